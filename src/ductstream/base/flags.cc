@@ -17,7 +17,7 @@ std::vector<std::string> NormalizeGoStyleFlags(int argc, const char* const* argv
                  std::isalpha(static_cast<unsigned char>(arg[1])) &&
                  (std::isalnum(static_cast<unsigned char>(arg[2])) || arg[2] == '-' ||
                   arg[2] == '_')) {
-        arg.insert(0, "-");
+        arg = "-" + arg;  // not insert(0, ...): GCC 12 -Wrestrict false positive at -O2
       }
     }
     out.push_back(std::move(arg));

@@ -100,13 +100,14 @@ absl::StatusOr<Result> Connection::Exec(absl::string_view sql) {
 }
 
 absl::StatusOr<Result> Connection::ExecParams(absl::string_view sql,
-                                              std::span<const std::optional<std::string>> params) {
+                                              std::span<const std::optional<std::string>> params,
+                                              bool binary_results) {
   std::string query(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   return CheckResult(PQexecParams(conn_, query.c_str(), static_cast<int>(values.size()), nullptr,
-                                  values.data(), nullptr, nullptr, /*resultFormat=*/0),
+                                  values.data(), nullptr, nullptr, binary_results ? 1 : 0),
                      sql);
 }
 

@@ -46,9 +46,12 @@ class Connection {
   /// Runs one statement (simple query protocol; also for replication commands). Succeeds for
   /// commands and row-returning queries; otherwise the server's message and SQLSTATE.
   absl::StatusOr<Result> Exec(absl::string_view sql);
-  /// Runs one statement with text parameters ($1, $2, ...); std::nullopt is SQL NULL.
+  /// Runs one statement with text parameters ($1, $2, ...); std::nullopt is SQL NULL. With
+  /// `binary_results` the values come back in each type's binary send format (as pgoutput sends
+  /// them with `binary 'true'` and COPY BINARY does), otherwise as text.
   absl::StatusOr<Result> ExecParams(absl::string_view sql,
-                                    std::span<const std::optional<std::string>> params);
+                                    std::span<const std::optional<std::string>> params,
+                                    bool binary_results = false);
   /// Runs a query returning exactly one row and column; NULL is an error.
   absl::StatusOr<std::string> QueryValue(absl::string_view sql);
 

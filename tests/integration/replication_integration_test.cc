@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -178,7 +179,18 @@ TEST_F(ReplicationTest, DecodesEveryOperationFromTheWalsender) {
   Decoder decoder(text.proto_version);
   Collector out;
   Drain(*stream, decoder, out, [&] { return out.commits >= 7; });
-  EXPECT_EQ(out.events, (std::vector<std::string>{
+  // The walsender may resend an unchanged Relation after any relcache invalidation (timing
+  // dependent, and legal): compare with such repeats removed, but keep every changed one.
+  std::vector<std::string> events;
+  std::string last_relation;
+  for (const std::string& e : out.events) {
+    if (absl::StartsWith(e, "relation ")) {
+      if (e == last_relation) continue;
+      last_relation = e;
+    }
+    events.push_back(e);
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{
                             "begin",
                             "relation public.items [*id,name,big]",
                             "insert 1,a,text(10000)",
@@ -198,8 +210,6 @@ TEST_F(ReplicationTest, DecodesEveryOperationFromTheWalsender) {
                             "update old=3,c,NULL new=3,d,NULL",
                             "commit",
                             "begin",
-                            // TRUNCATE invalidates the relation cache: the walsender resends it
-                            "relation public.items [*id,*name,*big]",
                             "truncate 1",
                             "commit",
                             "begin",

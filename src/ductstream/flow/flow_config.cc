@@ -1,0 +1,1 @@
+#include "ductstream/flow/flow_config.h"

@@ -1,0 +1,2 @@
+#pragma once
+// Placeholder: the flow definition model arrives in this change.

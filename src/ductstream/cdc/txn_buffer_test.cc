@@ -1,0 +1,87 @@
+#include "ductstream/cdc/txn_buffer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace ductstream::cdc {
+namespace {
+
+// An Insert message of (sub)transaction `xid` carrying `payload` after the header bytes.
+std::string Insert(uint32_t xid, absl::string_view payload) {
+  std::string m = "I";
+  for (int shift = 24; shift >= 0; shift -= 8) m.push_back(static_cast<char>(xid >> shift));
+  absl::StrAppend(&m, payload);
+  return m;
+}
+
+std::vector<std::string> Drain(TxnBuffer& buffer, Xid top) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(buffer
+                  .Commit(top,
+                          [&](Lsn lsn, absl::string_view m) {
+                            out.push_back(absl::StrCat(lsn.value(), ":", m.substr(5)));
+                            return absl::OkStatus();
+                          })
+                  .ok());
+  return out;
+}
+
+TEST(TxnBufferTest, ReplaysInOrderAndForgets) {
+  TxnBuffer buffer(1 << 20, "");
+  ASSERT_TRUE(buffer.Append(Xid(7), Lsn(1), Insert(7, "a")).ok());
+  ASSERT_TRUE(buffer.Append(Xid(9), Lsn(2), Insert(9, "other")).ok());
+  ASSERT_TRUE(buffer.Append(Xid(7), Lsn(3), Insert(7, "b")).ok());
+  EXPECT_EQ(Drain(buffer, Xid(7)), (std::vector<std::string>{"1:a", "3:b"}));
+  EXPECT_TRUE(Drain(buffer, Xid(7)).empty());
+  EXPECT_EQ(Drain(buffer, Xid(9)), (std::vector<std::string>{"2:other"}));
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_EQ(buffer.memory_bytes(), 0);
+}
+
+TEST(TxnBufferTest, AbortDiscardsTransactionOrSubtransaction) {
+  TxnBuffer buffer(1 << 20, "");
+  ASSERT_TRUE(buffer.Append(Xid(7), Lsn(1), Insert(7, "keep")).ok());
+  ASSERT_TRUE(buffer.Append(Xid(7), Lsn(2), Insert(8, "sub")).ok());
+  ASSERT_TRUE(buffer.Append(Xid(7), Lsn(3), Insert(7, "keep2")).ok());
+  ASSERT_TRUE(buffer.Abort(Xid(7), Xid(8)).ok());
+  EXPECT_EQ(Drain(buffer, Xid(7)), (std::vector<std::string>{"1:keep", "3:keep2"}));
+
+  ASSERT_TRUE(buffer.Append(Xid(10), Lsn(4), Insert(10, "gone")).ok());
+  ASSERT_TRUE(buffer.Abort(Xid(10), Xid(10)).ok());
+  EXPECT_TRUE(Drain(buffer, Xid(10)).empty());
+  EXPECT_TRUE(buffer.empty());
+}
+
+TEST(TxnBufferTest, SpillsPastTheMemoryLimitAndKeepsOrderAndAborts) {
+  TxnBuffer buffer(/*memory_limit=*/4096, "");
+  std::vector<std::string> expected;
+  for (int i = 0; i < 2000; ++i) {
+    const uint32_t xid = i % 3 == 0 ? 8 : 7;  // every third row in an aborted subtransaction
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(xid, absl::StrCat("row", i))).ok());
+    if (xid == 7) expected.push_back(absl::StrCat(i, ":row", i));
+  }
+  EXPECT_LE(buffer.memory_bytes(), 4096);
+  EXPECT_GT(buffer.spilled_bytes_total(), 0);
+  ASSERT_TRUE(buffer.Abort(Xid(7), Xid(8)).ok());
+  EXPECT_EQ(Drain(buffer, Xid(7)), expected);
+}
+
+TEST(TxnBufferTest, RejectsNonDataMessages) {
+  TxnBuffer buffer(1 << 20, "");
+  EXPECT_FALSE(buffer.Append(Xid(1), Lsn(1), "B1234").ok());
+  EXPECT_FALSE(StreamedMessageXid("I12").ok());
+}
+
+TEST(TxnBufferTest, UnwritableSpillDirIsAClearError) {
+  TxnBuffer buffer(/*memory_limit=*/10, "/nonexistent-dir");
+  absl::Status s = buffer.Append(Xid(7), Lsn(1), Insert(7, "0123456789"));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/nonexistent-dir"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace ductstream::cdc

@@ -1,0 +1,387 @@
+#include "ductstream/runner/pipeline.h"
+
+#include <algorithm>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "ductstream/base/logging.h"
+#include "ductstream/base/redact.h"
+#include "ductstream/base/status.h"
+#include "ductstream/cdc/assembler.h"
+#include "ductstream/cdc/batch_builder.h"
+#include "ductstream/cdc/txn_buffer.h"
+#include "ductstream/postgres/connection.h"
+#include "ductstream/postgres/replication.h"
+#include "ductstream/postgres/type_codec.h"
+
+namespace ductstream::runner {
+namespace {
+
+// Batches between the reader and the writer. Push blocks while the queued bytes exceed the
+// budget (one batch is always admitted, so a batch larger than the budget still flows).
+class BatchQueue {
+ public:
+  explicit BatchQueue(int64_t max_bytes) : max_bytes_(max_bytes) {}
+
+  absl::Status Push(cdc::ChangeBatch batch) {
+    absl::MutexLock lock(&mu_);
+    auto admissible = [this, need = batch.bytes]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return !failure_.ok() || queue_.empty() || bytes_ + need <= max_bytes_;
+    };
+    mu_.Await(absl::Condition(&admissible));
+    if (!failure_.ok()) return failure_;
+    bytes_ += batch.bytes;
+    queue_.push_back(std::move(batch));
+    return absl::OkStatus();
+  }
+
+  /// Blocks until a batch is available; nullopt once closed and drained.
+  std::optional<cdc::ChangeBatch> Pop() {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || closed_; };
+    mu_.Await(absl::Condition(&ready));
+    if (queue_.empty()) return std::nullopt;
+    cdc::ChangeBatch batch = std::move(queue_.front());
+    queue_.pop_front();
+    bytes_ -= batch.bytes;
+    return batch;
+  }
+
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+
+  /// The writer failed: wakes and fails every Push from now on.
+  void Fail(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    failure_ = std::move(status);
+    closed_ = true;
+    queue_.clear();
+    bytes_ = 0;
+  }
+
+  absl::Status failure() const {
+    absl::MutexLock lock(&mu_);
+    return failure_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  const int64_t max_bytes_;
+  std::deque<cdc::ChangeBatch> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+// Sleeps up to `d`, waking early when `stop` is set.
+void SleepUnlessStopped(absl::Duration d, const std::atomic<bool>& stop) {
+  const absl::Time until = absl::Now() + d;
+  while (!stop.load() && absl::Now() < until) {
+    absl::SleepFor(std::min(absl::Milliseconds(50), until - absl::Now()));
+  }
+}
+
+}  // namespace
+
+class Pipeline::Impl {
+ public:
+  Impl(PipelineOptions options, std::vector<std::unique_ptr<Destination>> destinations,
+       store::CheckpointStore* checkpoints, PipelineStats& stats)
+      : options_(std::move(options)),
+        destinations_(std::move(destinations)),
+        checkpoints_(checkpoints),
+        stats_(stats),
+        queue_(options_.max_inflight_bytes),
+        log_(base::GetLogger("pipeline")) {}
+
+  absl::Status Run(const std::atomic<bool>& stop) {
+    DS_ASSIGN_OR_RETURN(Lsn start, StartPosition());
+    std::thread writer([this] { WriteLoop(); });
+    absl::Status read = ReadLoop(stop, start);
+    // Whatever the reader built is written and checkpointed before we return (a graceful stop
+    // loses nothing and re-delivers nothing); after a reader error too, since those batches
+    // hold complete transactions.
+    queue_.Close();
+    writer.join();
+    absl::Status write = queue_.failure();
+    if (stream_ != nullptr && write.ok()) {
+      // Final acknowledgement of what is now durable.
+      (void)stream_->SendStatus(Lsn(stats_.persisted_lsn.load()));
+    }
+    for (auto& d : destinations_) {
+      absl::Status s = d->Close();
+      if (!s.ok()) log_->warn("closing destination {}: {}", d->name(), s.ToString());
+    }
+    if (!write.ok()) return write;
+    return read;
+  }
+
+ private:
+  absl::StatusOr<Lsn> StartPosition() {
+    const SourceSettings& src = options_.source;
+    if (src.start_lsn.has_value()) {
+      log_->info("flow {}: starting at {} (start_lsn overrides the checkpoint)",
+                 options_.flow.value(), src.start_lsn->ToString());
+      return *src.start_lsn;
+    }
+    if (checkpoints_ == nullptr) {
+      log_->warn("flow {}: no checkpoint store; resuming from the slot's confirmed position",
+                 options_.flow.value());
+      return Lsn();
+    }
+    auto cp = checkpoints_->Get(options_.flow);
+    if (cp.ok()) {
+      log_->info("flow {}: resuming from checkpoint {}", options_.flow.value(),
+                 cp->lsn.ToString());
+      stats_.persisted_lsn.store(cp->lsn.value());
+      return cp->lsn;
+    }
+    if (cp.status().code() != absl::StatusCode::kNotFound) {
+      return base::Annotate(cp.status(), "reading the flow's checkpoint");
+    }
+    log_->info("flow {}: no checkpoint yet; starting from the slot's confirmed position",
+               options_.flow.value());
+    return Lsn();
+  }
+
+  // --- writer thread -------------------------------------------------------------------------
+
+  void WriteLoop() {
+    while (auto batch = queue_.Pop()) {
+      absl::Status s = WriteOne(*batch);
+      if (!s.ok()) {
+        log_->error("flow {}: {}", options_.flow.value(), s.ToString());
+        queue_.Fail(std::move(s));
+        return;
+      }
+    }
+  }
+
+  absl::Status WriteOne(const cdc::ChangeBatch& batch) {
+    if (!batch.empty()) {
+      for (auto& d : destinations_) {
+        absl::Status s = d->Write(batch);
+        if (!s.ok()) return base::Annotate(s, absl::StrCat("write destination ", d->name()));
+      }
+    }
+    if (batch.checkpoint.valid()) {
+      if (checkpoints_ != nullptr) {
+        store::Checkpoint cp;
+        cp.lsn = batch.checkpoint;
+        cp.generation = options_.generation;
+        absl::Status s = checkpoints_->Put(options_.flow, cp);
+        if (!s.ok()) return base::Annotate(s, "persisting the checkpoint");
+      }
+      stats_.persisted_lsn.store(batch.checkpoint.value());
+    }
+    stats_.rows_written.fetch_add(batch.num_rows());
+    stats_.batches_written.fetch_add(batch.empty() ? 0 : 1);
+    return absl::OkStatus();
+  }
+
+  // --- reader (calling thread) ---------------------------------------------------------------
+
+  absl::Status ReadLoop(const std::atomic<bool>& stop, Lsn start) {
+    Lsn resume = start;
+    absl::Duration backoff = absl::Milliseconds(200);
+    while (!stop.load()) {
+      absl::Status s = Session(stop, resume);
+      if (s.ok()) return s;
+      if (!base::IsRetriable(s) || !queue_.failure().ok()) {
+        if (builder_ != nullptr) {
+          builder_->DiscardOpenTransaction();
+          (void)builder_->Flush();
+        }
+        return s;
+      }
+      stats_.reconnects.fetch_add(1);
+      log_->warn("flow {}: replication connection lost ({}); reconnecting in {}",
+                 options_.flow.value(), s.ToString(), absl::FormatDuration(backoff));
+      if (assembler_ != nullptr) assembler_->Reset();  // the server resends open transactions
+      stream_.reset();
+      SleepUnlessStopped(backoff, stop);
+      backoff = std::min(backoff * 2, options_.source.reconnect_backoff_max);
+      // Everything up to the last complete transaction we hold (queued or pending) is ours.
+      if (builder_ != nullptr && builder_->committed() > resume) resume = builder_->committed();
+    }
+    if (builder_ != nullptr) {
+      builder_->DiscardOpenTransaction();
+      return builder_->Flush();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Connect(Lsn resume) {
+    const SourceSettings& src = options_.source;
+    DS_ASSIGN_OR_RETURN(sql_, postgres::Connection::Connect(src.dsn));
+    DS_ASSIGN_OR_RETURN(auto repl, postgres::Connection::Connect(
+                                       src.dsn, postgres::Connection::Mode::kReplication));
+    if (src.ensure_publication) {
+      DS_RETURN_IF_ERROR(postgres::EnsurePublication(*sql_, src.publication,
+                                                     src.publication_tables,
+                                                     src.publication_schemas));
+    }
+    DS_ASSIGN_OR_RETURN(postgres::SlotState slot,
+                        postgres::EnsureSlot(*sql_, *repl, src.slot, src.create_slot));
+    if (slot.created) log_->info("created replication slot {}", src.slot);
+    if (resume.valid() && slot.confirmed_flush > resume) {
+      log_->warn(
+          "slot {} was confirmed up to {}, past the checkpoint {}: the server no longer holds the "
+          "changes in between (was the slot advanced by hand?)",
+          src.slot, slot.confirmed_flush.ToString(), resume.ToString());
+    }
+    if (first_session_) {
+      first_session_ = false;
+      WarnAboutIdentityNothing();
+    }
+    postgres::ProtocolOptions protocol =
+        postgres::ProtocolOptions::ForServer(sql_->server_version());
+    protocol.binary = protocol.binary && src.binary;
+    protocol.messages = protocol.messages && src.messages;
+    resolver_ = postgres::TypeResolver::Create(*sql_);
+    if (builder_ == nullptr) {
+      cdc::BuilderOptions bo;
+      bo.batch_rows = src.batch_rows;
+      bo.max_batch_bytes = src.max_batch_bytes;
+      // The lookup goes through resolver_, which is replaced on reconnect.
+      builder_ = std::make_unique<cdc::BatchBuilder>(
+          bo, [this](Oid oid) { return resolver_->Lookup(oid); },
+          [this](cdc::ChangeBatch batch) { return queue_.Push(std::move(batch)); });
+      buffer_ = std::make_unique<cdc::TxnBuffer>(src.stream_buffer_bytes, src.spill_dir);
+      assembler_ = std::make_unique<cdc::TransactionAssembler>(
+          protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_);
+    }
+    DS_ASSIGN_OR_RETURN(stream_, postgres::ReplicationStream::Start(std::move(repl), src.slot,
+                                                                    src.publication, resume,
+                                                                    protocol));
+    log_->info(
+        "flow {}: streaming slot {} publication {} from {} (protocol v{}{}{})",
+        options_.flow.value(), src.slot, src.publication,
+        resume.valid() ? resume.ToString() : absl::StrCat("slot position ",
+                                                          slot.confirmed_flush.ToString()),
+        protocol.proto_version, protocol.binary ? ", binary" : "",
+        protocol.streaming.empty() ? "" : absl::StrCat(", streaming ", protocol.streaming));
+    const Lsn persisted(stats_.persisted_lsn.load());
+    if (persisted.valid()) DS_RETURN_IF_ERROR(stream_->SendStatus(persisted));
+    last_sent_ = persisted;
+    return absl::OkStatus();
+  }
+
+  void WarnAboutIdentityNothing() {
+    const std::vector<std::optional<std::string>> params = {options_.source.publication};
+    auto r = sql_->ExecParams(
+        "SELECT pt.schemaname || '.' || pt.tablename FROM pg_publication_tables pt "
+        "JOIN pg_namespace n ON n.nspname = pt.schemaname "
+        "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+        "WHERE pt.pubname = $1 AND c.relreplident = 'n'",
+        params, /*binary_results=*/false);
+    if (!r.ok()) {
+      log_->warn("could not check replica identities: {}", r.status().ToString());
+      return;
+    }
+    for (int i = 0; i < postgres::RowCount(*r); ++i) {
+      log_->warn(
+          "published table {} has REPLICA IDENTITY NOTHING: its UPDATEs and DELETEs will fail "
+          "in PostgreSQL; add a primary key or ALTER TABLE ... REPLICA IDENTITY FULL",
+          std::string(*postgres::GetValue(*r, i, 0)));
+    }
+  }
+
+  // One connected session: returns OK on stop or max_empty_reads, an error otherwise.
+  absl::Status Session(const std::atomic<bool>& stop, Lsn resume) {
+    DS_RETURN_IF_ERROR(Connect(resume));
+    const SourceSettings& src = options_.source;
+    absl::Time now = absl::Now();
+    absl::Time period_start = now, last_status = now, last_heartbeat = now;
+    std::optional<absl::Time> pending_since;
+    bool data_in_period = false;
+    int empty_reads = 0;
+    while (!stop.load()) {
+      DS_RETURN_IF_ERROR(queue_.failure());
+      DS_ASSIGN_OR_RETURN(auto next, stream_->Next(absl::Milliseconds(100)));
+      now = absl::Now();
+      if (next.has_value()) {
+        data_in_period = true;
+        DS_RETURN_IF_ERROR(assembler_->Process(next->wal_start, next->payload));
+        stats_.spilled_bytes.store(buffer_->spilled_bytes_total());
+      }
+      if (builder_->has_pending() && !builder_->in_transaction()) {
+        if (!pending_since.has_value()) pending_since = now;
+        if (now - *pending_since >= src.batch_timeout) {
+          DS_RETURN_IF_ERROR(builder_->Flush());
+          pending_since.reset();
+        }
+      } else if (!builder_->has_pending()) {
+        pending_since.reset();
+      }
+      if (now - period_start >= src.batch_timeout) {
+        if (data_in_period) {
+          empty_reads = 0;
+        } else {
+          ++empty_reads;
+          if (!builder_->in_transaction() && !assembler_->has_open_streams() &&
+              !builder_->has_pending()) {
+            DS_RETURN_IF_ERROR(builder_->AdvanceIdle(stream_->server_wal_end()));
+          }
+          if (options_.max_empty_reads > 0 && empty_reads >= options_.max_empty_reads &&
+              !builder_->in_transaction()) {
+            log_->info("flow {}: {} empty reads in a row; stopping", options_.flow.value(),
+                       empty_reads);
+            DS_RETURN_IF_ERROR(builder_->Flush());
+            return absl::OkStatus();
+          }
+        }
+        period_start = now;
+        data_in_period = false;
+      }
+      const Lsn persisted(stats_.persisted_lsn.load());
+      if (persisted > last_sent_ || now - last_status >= src.status_interval) {
+        DS_RETURN_IF_ERROR(stream_->SendStatus(persisted));
+        last_sent_ = persisted;
+        last_status = now;
+      }
+      if (src.heartbeat_interval > absl::ZeroDuration() &&
+          now - last_heartbeat >= src.heartbeat_interval) {
+        last_heartbeat = now;
+        auto r = sql_->Exec(
+            "SELECT pg_logical_emit_message(false, 'ductstream.heartbeat', now()::text)");
+        if (!r.ok()) log_->warn("heartbeat failed: {}", r.status().ToString());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  PipelineOptions options_;
+  std::vector<std::unique_ptr<Destination>> destinations_;
+  store::CheckpointStore* checkpoints_;
+  PipelineStats& stats_;
+  BatchQueue queue_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  bool first_session_ = true;
+  std::unique_ptr<postgres::Connection> sql_;
+  std::unique_ptr<postgres::TypeResolver> resolver_;
+  std::unique_ptr<postgres::ReplicationStream> stream_;
+  std::unique_ptr<cdc::BatchBuilder> builder_;
+  std::unique_ptr<cdc::TxnBuffer> buffer_;
+  std::unique_ptr<cdc::TransactionAssembler> assembler_;
+  Lsn last_sent_;
+};
+
+Pipeline::Pipeline(PipelineOptions options, std::vector<std::unique_ptr<Destination>> destinations,
+                   store::CheckpointStore* checkpoints)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(destinations), checkpoints,
+                                   stats_)) {}
+
+Pipeline::~Pipeline() = default;
+
+absl::Status Pipeline::Run(const std::atomic<bool>& stop) { return impl_->Run(stop); }
+
+}  // namespace ductstream::runner

@@ -1,0 +1,93 @@
+#pragma once
+
+// The data path of one flow (DESIGN.md §2):
+//
+//   reader (calling thread): walsender → pgoutput → TransactionAssembler → BatchBuilder
+//        │ bounded queue, capped in bytes = backpressure on the walsender
+//   writer thread: every destination writes the batch durably → checkpoint persisted
+//        │ persisted LSN
+//   reader: standby status reports only the persisted LSN.
+//
+// Write → persist → acknowledge: the LSN sent to PostgreSQL never exceeds the persisted
+// checkpoint, which never exceeds what every destination holds.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "ductstream/base/ids.h"
+#include "ductstream/base/lsn.h"
+#include "ductstream/runner/destination.h"
+#include "ductstream/store/checkpoint_store.h"
+
+namespace ductstream::runner {
+
+struct SourceSettings {
+  std::string dsn;
+  std::string slot;
+  std::string publication;
+  std::vector<std::string> publication_tables;   // "schema.table"
+  std::vector<std::string> publication_schemas;
+  bool create_slot = true;
+  bool ensure_publication = true;
+  /// Overrides the stored checkpoint (the worker's -start-lsn).
+  std::optional<Lsn> start_lsn;
+  bool binary = true;
+  bool messages = true;
+  int64_t batch_rows = 10000;
+  absl::Duration batch_timeout = absl::Seconds(1);
+  int64_t max_batch_bytes = 32 << 20;
+  int64_t stream_buffer_bytes = 64 << 20;
+  std::string spill_dir;
+  absl::Duration status_interval = absl::Seconds(10);
+  absl::Duration heartbeat_interval = absl::ZeroDuration();
+  absl::Duration reconnect_backoff_max = absl::Seconds(30);
+};
+
+struct PipelineOptions {
+  FlowId flow;
+  /// Lifecycle generation stamped on every checkpoint write (fencing).
+  int64_t generation = 0;
+  SourceSettings source;
+  /// Batches queued between the reader and the writer, in bytes.
+  int64_t max_inflight_bytes = 128 << 20;
+  /// Stop after this many consecutive batch_timeout periods without data (0 = never).
+  int max_empty_reads = 0;
+};
+
+struct PipelineStats {
+  std::atomic<int64_t> rows_written{0};
+  std::atomic<int64_t> batches_written{0};
+  std::atomic<int64_t> reconnects{0};
+  std::atomic<uint64_t> persisted_lsn{0};
+  std::atomic<int64_t> spilled_bytes{0};
+};
+
+class Pipeline {
+ public:
+  /// `checkpoints` may be null (no resume across restarts: the slot's confirmed position is
+  /// then the only progress record). It must outlive Run().
+  Pipeline(PipelineOptions options, std::vector<std::unique_ptr<Destination>> destinations,
+           store::CheckpointStore* checkpoints);
+  ~Pipeline();
+
+  /// Runs until `stop` is set (then the batches already built are written and checkpointed and
+  /// Run returns OK), until max_empty_reads is reached (OK), or until a fatal error (returned;
+  /// nothing past the last durable batch was acknowledged). Connection losses are retried with
+  /// exponential backoff up to reconnect_backoff_max between attempts.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+  const PipelineStats& stats() const { return stats_; }
+
+ private:
+  class Impl;
+  PipelineStats stats_;  // before impl_, which holds a reference to it
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ductstream::runner

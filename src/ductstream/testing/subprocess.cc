@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -109,6 +110,71 @@ absl::StatusOr<std::string> RunCommandOk(const std::vector<std::string>& argv,
                                             result->exit_code, ": ", result->err));
   }
   return std::move(result->out);
+}
+
+absl::StatusOr<std::unique_ptr<BackgroundProcess>> BackgroundProcess::Spawn(
+    const std::vector<std::string>& argv, const std::vector<std::string>& env,
+    const std::string& log_path) {
+  if (argv.empty()) return absl::InvalidArgumentError("Spawn: empty argv");
+  std::vector<std::string> envs;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string key = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& o : env) overridden |= o.substr(0, o.find('=')) == key;
+    if (!overridden) envs.push_back(entry);
+  }
+  envs.insert(envs.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot start '", absl::StrJoin(argv, " "), "': ", std::strerror(rc)));
+  }
+  return std::unique_ptr<BackgroundProcess>(new BackgroundProcess(pid));
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (!status_.has_value()) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+void BackgroundProcess::Signal(int sig) {
+  if (!status_.has_value()) kill(pid_, sig);
+}
+
+int BackgroundProcess::Wait() {
+  if (status_.has_value()) return *status_;
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return *status_;
+}
+
+std::optional<int> BackgroundProcess::Poll() {
+  if (status_.has_value()) return status_;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return status_;
 }
 
 }  // namespace ductstream::testing

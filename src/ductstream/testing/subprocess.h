@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,5 +26,29 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 /// Like RunCommand, but a non-zero exit becomes an error carrying the child's stderr.
 absl::StatusOr<std::string> RunCommandOk(const std::vector<std::string>& argv,
                                          const std::string& input = {});
+
+/// A child running in the background, its stdout and stderr appended to `log_path`.
+/// Lifecycle: Spawn → Signal*/Wait. The destructor kills (SIGKILL) and reaps a child still
+/// running.
+class BackgroundProcess {
+ public:
+  /// `env` entries ("K=V") are added to (and override) this process's environment.
+  static absl::StatusOr<std::unique_ptr<BackgroundProcess>> Spawn(
+      const std::vector<std::string>& argv, const std::vector<std::string>& env,
+      const std::string& log_path);
+  ~BackgroundProcess();
+
+  int pid() const { return pid_; }
+  void Signal(int sig);
+  /// Waits for exit: the exit code, or 128 + signal number. Idempotent.
+  int Wait();
+  /// Non-blocking: the exit status once the child has exited.
+  std::optional<int> Poll();
+
+ private:
+  explicit BackgroundProcess(int pid) : pid_(pid) {}
+  int pid_;
+  std::optional<int> status_;
+};
 
 }  // namespace ductstream::testing

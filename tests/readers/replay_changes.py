@@ -11,7 +11,7 @@ replays the changes in transaction order ((commit_lsn, seq)) per table, and prin
 PostgreSQL's ::text would print them for the simple types the end-to-end tests use (int, text,
 numeric, bool), NULL as "NULL".
 
-usage: replay_changes.py FORMAT DIR KEY_COLUMN COLUMN...
+usage: replay_changes.py FORMAT DIR SCHEMA.TABLE KEY_COLUMN COLUMN...
 """
 import decimal
 import glob
@@ -114,10 +114,11 @@ READERS = {"parquet": ("parquet", read_parquet), "arrow": ("arrows", read_arrow)
 
 
 def main():
-    fmt, root, key, columns = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    fmt, root, table, key, columns = (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4],
+                                      sys.argv[5:])
     ext, reader = READERS[fmt]
     result = {}
-    for table_dir in sorted(glob.glob(os.path.join(root, "*"))):
+    for table_dir in [os.path.join(root, table)]:
         if not os.path.isdir(table_dir):
             continue
         changes = []

@@ -6,11 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <tuple>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -33,9 +33,9 @@ using postgres::Connection;
 struct Recorded {
   std::string table;
   std::string op;
-  std::string after;     // "id=1,name=a"
-  std::string before;    // "" when there is no before image
-  std::string unchanged; // comma-separated
+  std::string after;      // "id=1,name=a"
+  std::string before;     // "" when there is no before image
+  std::string unchanged;  // comma-separated
   uint64_t commit_lsn = 0;
   int64_t seq = 0;
 };
@@ -49,9 +49,8 @@ std::string RenderRow(const arrow::StructArray* s, const arrow::RecordBatch* rb,
     const std::string name =
         s != nullptr ? s->type()->field(c)->name() : rb->schema()->field(first + c)->name();
     auto scalar = array->GetScalar(row);
-    cells.push_back(absl::StrCat(name, "=",
-                                 scalar.ok() && (*scalar)->is_valid ? (*scalar)->ToString()
-                                                                    : "NULL"));
+    cells.push_back(absl::StrCat(
+        name, "=", scalar.ok() && (*scalar)->is_valid ? (*scalar)->ToString() : "NULL"));
   }
   return absl::StrJoin(cells, ",");
 }
@@ -172,9 +171,9 @@ class PipelineTest : public testing::PostgresTest {
   }
 
   std::string ConfirmedFlush() {
-    auto v = sql_->QueryValue(absl::StrCat(
-        "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '",
-        options_.source.slot, "'"));
+    auto v = sql_->QueryValue(
+        absl::StrCat("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '",
+                     options_.source.slot, "'"));
     return v.ok() ? *v : v.status().ToString();
   }
 
@@ -319,8 +318,7 @@ TEST_F(PipelineTest, StreamedTransactionsAreBufferedSpilledAndAbortsDropped) {
   absl::MutexLock lock(&shared.mu);
   ASSERT_EQ(shared.rows.size(), 5001u);
   for (const auto& r : shared.rows) {
-    EXPECT_TRUE(absl::StrContains(r.after, "note=keep") ||
-                absl::StrContains(r.after, "note=after"))
+    EXPECT_TRUE(absl::StrContains(r.after, "note=keep") || absl::StrContains(r.after, "note=after"))
         << r.after;
   }
 }
@@ -351,7 +349,8 @@ TEST_F(PipelineTest, DestinationFailureNeverMovesTheCheckpointPastIt) {
     shared.rows.clear();
   }
   ASSERT_TRUE(RunUntilIdle(shared).ok());
-  EXPECT_EQ(Rows(shared), (std::vector<std::string>{"public.f insert id=1", "public.f insert id=2"}));
+  EXPECT_EQ(Rows(shared),
+            (std::vector<std::string>{"public.f insert id=1", "public.f insert id=2"}));
 }
 
 TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates) {
@@ -368,8 +367,10 @@ TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates)
   for (int i = 1; i <= 300; ++i) {
     Sql(absl::StrCat("INSERT INTO r VALUES (", i, ")"));
     if (i % 100 == 0) {
-      Sql(absl::StrCat("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-                       "WHERE slot_name = '", options_.source.slot, "' AND active"));
+      Sql(
+          absl::StrCat("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                       "WHERE slot_name = '",
+                       options_.source.slot, "' AND active"));
     }
   }
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -406,6 +407,33 @@ TEST_F(PipelineTest, IdleFlowAdvancesTheSlotPastOtherDatabasesWork) {
   ASSERT_TRUE(RunUntilIdle(shared, 5).ok());
   EXPECT_GT(*Lsn::Parse(ConfirmedFlush()), *Lsn::Parse(first));
   EXPECT_TRUE(Rows(shared).empty());
+}
+
+TEST_F(PipelineTest, PartitionedTablesUseRootOrPartitionNamesAsPublished) {
+  Sql("CREATE TABLE parted (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)");
+  Sql("CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM ('2026-01-01') TO ('2026-07-01')");
+  Sql("CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM ('2026-07-01') TO ('2027-01-01')");
+  Sql("CREATE PUBLICATION via_root FOR TABLE parted WITH (publish_via_partition_root = true)");
+  Sql("CREATE PUBLICATION via_leaf FOR TABLE parted WITH (publish_via_partition_root = false)");
+  const std::string slot = options_.source.slot;
+  RecordingDestination::Shared root, leaf;
+  options_.source.publication = "via_root";
+  ASSERT_TRUE(RunUntilIdle(root, 1).ok());
+  options_.source.publication = "via_leaf";
+  options_.source.slot = slot + "_leaf";
+  options_.flow = FlowId(options_.flow.value() + "_leaf");
+  ASSERT_TRUE(RunUntilIdle(leaf, 1).ok());
+  Sql("INSERT INTO parted VALUES (1, '2026-02-01'), (2, '2026-08-01')");
+  ASSERT_TRUE(RunUntilIdle(leaf).ok());
+  options_.source.publication = "via_root";
+  options_.source.slot = slot;
+  options_.flow = FlowId(options_.flow.value().substr(0, options_.flow.value().size() - 5));
+  ASSERT_TRUE(RunUntilIdle(root).ok());
+  EXPECT_EQ(Rows(root), (std::vector<std::string>{"public.parted insert id=1,at=2026-02-01",
+                                                  "public.parted insert id=2,at=2026-08-01"}));
+  EXPECT_EQ(Rows(leaf), (std::vector<std::string>{"public.parted_a insert id=1,at=2026-02-01",
+                                                  "public.parted_b insert id=2,at=2026-08-01"}));
+  (void)sql_->Exec(absl::StrCat("SELECT pg_drop_replication_slot('", slot, "_leaf')"));
 }
 
 }  // namespace

@@ -191,31 +191,31 @@ TEST_F(ReplicationTest, DecodesEveryOperationFromTheWalsender) {
     events.push_back(e);
   }
   EXPECT_EQ(events, (std::vector<std::string>{
-                            "begin",
-                            "relation public.items [*id,name,big]",
-                            "insert 1,a,text(10000)",
-                            "commit",
-                            "begin",
-                            "update old=- new=1,b,UNCHANGED",
-                            "commit",
-                            // the rolled-back insert of id 2 is never sent
-                            "begin",
-                            "delete K 1,NULL,NULL",
-                            "commit",
-                            "begin",
-                            "relation public.items [*id,*name,*big]",
-                            "insert 3,c,NULL",
-                            "commit",
-                            "begin",
-                            "update old=3,c,NULL new=3,d,NULL",
-                            "commit",
-                            "begin",
-                            "truncate 1",
-                            "commit",
-                            "begin",
-                            "message tx ductstream=hello",
-                            "commit",
-                        }));
+                        "begin",
+                        "relation public.items [*id,name,big]",
+                        "insert 1,a,text(10000)",
+                        "commit",
+                        "begin",
+                        "update old=- new=1,b,UNCHANGED",
+                        "commit",
+                        // the rolled-back insert of id 2 is never sent
+                        "begin",
+                        "delete K 1,NULL,NULL",
+                        "commit",
+                        "begin",
+                        "relation public.items [*id,*name,*big]",
+                        "insert 3,c,NULL",
+                        "commit",
+                        "begin",
+                        "update old=3,c,NULL new=3,d,NULL",
+                        "commit",
+                        "begin",
+                        "truncate 1",
+                        "commit",
+                        "begin",
+                        "message tx ductstream=hello",
+                        "commit",
+                    }));
 
   // Acknowledge everything: the slot's confirmed_flush_lsn follows.
   ASSERT_TRUE(stream->SendStatus(out.last_end).ok());

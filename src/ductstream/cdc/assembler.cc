@@ -25,9 +25,7 @@ class SegmentOpener final : public pgo::Handler {
   absl::Status OnDelete(const pgo::DeleteMessage&) override { return Unexpected(); }
   absl::Status OnTruncate(const pgo::TruncateMessage&) override { return Unexpected(); }
   absl::Status OnMessage(const pgo::LogicalMessage&) override { return Unexpected(); }
-  absl::Status OnStreamStart(const pgo::StreamStartMessage&) override {
-    return absl::OkStatus();
-  }
+  absl::Status OnStreamStart(const pgo::StreamStartMessage&) override { return absl::OkStatus(); }
   absl::Status OnStreamStop() override { return Unexpected(); }
   absl::Status OnStreamCommit(const pgo::StreamCommitMessage&) override { return Unexpected(); }
   absl::Status OnStreamAbort(const pgo::StreamAbortMessage&) override { return Unexpected(); }
@@ -106,7 +104,9 @@ absl::Status TransactionAssembler::OnStreamCommit(const pgo::StreamCommitMessage
   return builder_.OnCommit(commit);
 }
 
-absl::Status TransactionAssembler::OnBegin(const pgo::BeginMessage& m) { return builder_.OnBegin(m); }
+absl::Status TransactionAssembler::OnBegin(const pgo::BeginMessage& m) {
+  return builder_.OnBegin(m);
+}
 absl::Status TransactionAssembler::OnCommit(const pgo::CommitMessage& m) {
   return builder_.OnCommit(m);
 }

@@ -25,10 +25,10 @@ absl::Status ArrowError(const arrow::Status& s, absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
 }
 
-#define DS_ARROW_RETURN_IF_ERROR(expr, what)      \
-  do {                                            \
-    ::arrow::Status _st = (expr);                 \
-    if (!_st.ok()) return ArrowError(_st, what);  \
+#define DS_ARROW_RETURN_IF_ERROR(expr, what)     \
+  do {                                           \
+    ::arrow::Status _st = (expr);                \
+    if (!_st.ok()) return ArrowError(_st, what); \
   } while (0)
 
 }  // namespace
@@ -58,17 +58,16 @@ class BatchBuilder::RelationBuilder {
       const auto& col = msg.columns[i];
       auto after = postgres::MakeColumnDecoder(col.type_oid, col.type_modifier, lookup, pool);
       if (!after.ok()) {
-        return base::Annotate(after.status(), absl::StrCat("column ", msg.schema, ".", msg.name, ".",
-                                                     col.name));
+        return base::Annotate(after.status(),
+                              absl::StrCat("column ", msg.schema, ".", msg.name, ".", col.name));
       }
-      DS_ASSIGN_OR_RETURN(auto before,
-                          postgres::MakeColumnDecoder(col.type_oid, col.type_modifier, lookup,
-                                                      pool));
-      desc.columns.push_back(arrow::field(
-          col.name, (*after)->type(), true,
-          arrow::key_value_metadata({kMetaPgTypeOid, kMetaPgTypmod},
-                                    {absl::StrCat(col.type_oid.value()),
-                                     absl::StrCat(col.type_modifier)})));
+      DS_ASSIGN_OR_RETURN(
+          auto before, postgres::MakeColumnDecoder(col.type_oid, col.type_modifier, lookup, pool));
+      desc.columns.push_back(
+          arrow::field(col.name, (*after)->type(), true,
+                       arrow::key_value_metadata(
+                           {kMetaPgTypeOid, kMetaPgTypmod},
+                           {absl::StrCat(col.type_oid.value()), absl::StrCat(col.type_modifier)})));
       if (col.is_key) {
         desc.key_columns.push_back(col.name);
         rel->key_indexes_.push_back(static_cast<int>(i));
@@ -131,9 +130,9 @@ class BatchBuilder::RelationBuilder {
     int64_t size = kRowOverhead;
     unchanged_.clear();
 
-    DS_ARROW_RETURN_IF_ERROR(op_.Append(OperationName(op).data(),
-                                        static_cast<int32_t>(OperationName(op).size())),
-                             "__op");
+    DS_ARROW_RETURN_IF_ERROR(
+        op_.Append(OperationName(op).data(), static_cast<int32_t>(OperationName(op).size())),
+        "__op");
     DS_ARROW_RETURN_IF_ERROR(lsn_.Append(lsn.value()), "__lsn");
     DS_ARROW_RETURN_IF_ERROR(commit_lsn_.Append(commit_lsn.value()), "__commit_lsn");
     DS_ARROW_RETURN_IF_ERROR(commit_ts_.Append(commit_ts), "__commit_ts");
@@ -184,8 +183,7 @@ class BatchBuilder::RelationBuilder {
           for (; seen[c] < list.size(); ++seen[c]) {
             const std::string& name = msg_.columns[c].name;
             DS_ARROW_RETURN_IF_ERROR(
-                keys->Append(pass == 0 ? name : absl::StrCat(kBeforeColumn, ".", name)),
-                "__exact");
+                keys->Append(pass == 0 ? name : absl::StrCat(kBeforeColumn, ".", name)), "__exact");
             DS_ARROW_RETURN_IF_ERROR(items->Append(list[seen[c]].text), "__exact");
           }
         }
@@ -235,9 +233,9 @@ class BatchBuilder::RelationBuilder {
     const int64_t null_count = before_valid_.false_count();
     std::shared_ptr<arrow::Buffer> validity;
     DS_ARROW_RETURN_IF_ERROR(before_valid_.Finish(&validity), "__before");
-    columns.push_back(std::make_shared<arrow::StructArray>(
-        before_type_, rows_, std::move(before_children), null_count > 0 ? validity : nullptr,
-        null_count));
+    columns.push_back(
+        std::make_shared<arrow::StructArray>(before_type_, rows_, std::move(before_children),
+                                             null_count > 0 ? validity : nullptr, null_count));
     DS_RETURN_IF_ERROR(finish(exact_, kExactColumn));
     for (auto& d : after_) {
       DS_ASSIGN_OR_RETURN(auto array, d->Finish());
@@ -290,8 +288,8 @@ class BatchBuilder::RelationBuilder {
 
   absl::Status Annotated(absl::Status s, size_t c) const {
     if (s.ok()) return s;
-    return base::Annotate(s, absl::StrCat("column ", msg_.schema, ".", msg_.name, ".",
-                                    msg_.columns[c].name));
+    return base::Annotate(
+        s, absl::StrCat("column ", msg_.schema, ".", msg_.name, ".", msg_.columns[c].name));
   }
 
   pgo::RelationMessage msg_;
@@ -403,9 +401,9 @@ absl::Status BatchBuilder::AfterRow(RelationBuilder&) {
 absl::Status BatchBuilder::OnInsert(const pgo::InsertMessage& msg) {
   DS_ASSIGN_OR_RETURN(RelationBuilder * rel, Find(msg.relation_id, "Insert"));
   const int64_t before = batch_bytes_;
-  DS_RETURN_IF_ERROR(rel->Append(Operation::kInsert, message_lsn_, txn_commit_lsn_,
-                                 txn_commit_ts_, txn_xid_, txn_seq_++, txn_epoch_, nullptr,
-                                 &msg.new_tuple, &batch_bytes_));
+  DS_RETURN_IF_ERROR(rel->Append(Operation::kInsert, message_lsn_, txn_commit_lsn_, txn_commit_ts_,
+                                 txn_xid_, txn_seq_++, txn_epoch_, nullptr, &msg.new_tuple,
+                                 &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
   return AfterRow(*rel);
 }
@@ -414,10 +412,9 @@ absl::Status BatchBuilder::OnUpdate(const pgo::UpdateMessage& msg) {
   DS_ASSIGN_OR_RETURN(RelationBuilder * rel, Find(msg.relation_id, "Update"));
   const int64_t before = batch_bytes_;
   const bool has_old = msg.old_kind != pgo::OldTupleKind::kNone;
-  DS_RETURN_IF_ERROR(rel->Append(Operation::kUpdate, message_lsn_, txn_commit_lsn_,
-                                 txn_commit_ts_, txn_xid_, txn_seq_++, txn_epoch_,
-                                 has_old ? &msg.old_tuple : nullptr, &msg.new_tuple,
-                                 &batch_bytes_));
+  DS_RETURN_IF_ERROR(rel->Append(
+      Operation::kUpdate, message_lsn_, txn_commit_lsn_, txn_commit_ts_, txn_xid_, txn_seq_++,
+      txn_epoch_, has_old ? &msg.old_tuple : nullptr, &msg.new_tuple, &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
   return AfterRow(*rel);
 }
@@ -425,9 +422,9 @@ absl::Status BatchBuilder::OnUpdate(const pgo::UpdateMessage& msg) {
 absl::Status BatchBuilder::OnDelete(const pgo::DeleteMessage& msg) {
   DS_ASSIGN_OR_RETURN(RelationBuilder * rel, Find(msg.relation_id, "Delete"));
   const int64_t before = batch_bytes_;
-  DS_RETURN_IF_ERROR(rel->Append(Operation::kDelete, message_lsn_, txn_commit_lsn_,
-                                 txn_commit_ts_, txn_xid_, txn_seq_++, txn_epoch_,
-                                 &msg.old_tuple, nullptr, &batch_bytes_));
+  DS_RETURN_IF_ERROR(rel->Append(Operation::kDelete, message_lsn_, txn_commit_lsn_, txn_commit_ts_,
+                                 txn_xid_, txn_seq_++, txn_epoch_, &msg.old_tuple, nullptr,
+                                 &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
   return AfterRow(*rel);
 }

@@ -89,6 +89,7 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
 
  private:
   class RelationBuilder;
+
  public:
   struct Part;  // a finished (possibly retired) relation batch awaiting emission
 

@@ -1,9 +1,9 @@
 #include "ductstream/cdc/txn_buffer.h"
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 
 #include <algorithm>
 
@@ -25,8 +25,8 @@ struct SpillHeader {
 constexpr int64_t kEntryOverhead = sizeof(SpillHeader) + 32;
 
 absl::Status IoError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat("streamed-transaction spill file: ", what, ": ",
-                                          std::strerror(errno)));
+  return absl::InternalError(
+      absl::StrCat("streamed-transaction spill file: ", what, ": ", std::strerror(errno)));
 }
 
 }  // namespace

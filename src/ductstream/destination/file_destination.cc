@@ -76,8 +76,8 @@ class FileDestination final : public runner::Destination {
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) {
-          return absl::InternalError(absl::StrCat("cannot create directory ", dir, ": ",
-                                                  ec.message()));
+          return absl::InternalError(
+              absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
         }
         created_.insert(dir);
       }
@@ -127,9 +127,9 @@ absl::StatusOr<std::unique_ptr<runner::Destination>> MakeFileDestination(
   std::error_code ec;
   fs::create_directories(config.path, ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "file destination ", config.name, ": cannot create directory ", config.path, ": ",
-        ec.message(), " (choose a writable path)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("file destination ", config.name, ": cannot create directory ", config.path,
+                     ": ", ec.message(), " (choose a writable path)"));
   }
   DS_ASSIGN_OR_RETURN(auto encoder, codec::MakeEncoder(config.format, config.encoder));
   return std::make_unique<FileDestination>(std::move(config), std::move(encoder));

@@ -138,8 +138,7 @@ class Pipeline::Impl {
     }
     auto cp = checkpoints_->Get(options_.flow);
     if (cp.ok()) {
-      log_->info("flow {}: resuming from checkpoint {}", options_.flow.value(),
-                 cp->lsn.ToString());
+      log_->info("flow {}: resuming from checkpoint {}", options_.flow.value(), cp->lsn.ToString());
       stats_.persisted_lsn.store(cp->lsn.value());
       return cp->lsn;
     }
@@ -224,8 +223,7 @@ class Pipeline::Impl {
     DS_ASSIGN_OR_RETURN(auto repl, postgres::Connection::Connect(
                                        src.dsn, postgres::Connection::Mode::kReplication));
     if (src.ensure_publication) {
-      DS_RETURN_IF_ERROR(postgres::EnsurePublication(*sql_, src.publication,
-                                                     src.publication_tables,
+      DS_RETURN_IF_ERROR(postgres::EnsurePublication(*sql_, src.publication, src.publication_tables,
                                                      src.publication_schemas));
     }
     DS_ASSIGN_OR_RETURN(postgres::SlotState slot,
@@ -258,16 +256,14 @@ class Pipeline::Impl {
       assembler_ = std::make_unique<cdc::TransactionAssembler>(
           protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_);
     }
-    DS_ASSIGN_OR_RETURN(stream_, postgres::ReplicationStream::Start(std::move(repl), src.slot,
-                                                                    src.publication, resume,
-                                                                    protocol));
-    log_->info(
-        "flow {}: streaming slot {} publication {} from {} (protocol v{}{}{})",
-        options_.flow.value(), src.slot, src.publication,
-        resume.valid() ? resume.ToString() : absl::StrCat("slot position ",
-                                                          slot.confirmed_flush.ToString()),
-        protocol.proto_version, protocol.binary ? ", binary" : "",
-        protocol.streaming.empty() ? "" : absl::StrCat(", streaming ", protocol.streaming));
+    DS_ASSIGN_OR_RETURN(stream_, postgres::ReplicationStream::Start(
+                                     std::move(repl), src.slot, src.publication, resume, protocol));
+    log_->info("flow {}: streaming slot {} publication {} from {} (protocol v{}{}{})",
+               options_.flow.value(), src.slot, src.publication,
+               resume.valid() ? resume.ToString()
+                              : absl::StrCat("slot position ", slot.confirmed_flush.ToString()),
+               protocol.proto_version, protocol.binary ? ", binary" : "",
+               protocol.streaming.empty() ? "" : absl::StrCat(", streaming ", protocol.streaming));
     const Lsn persisted(stats_.persisted_lsn.load());
     if (persisted.valid()) DS_RETURN_IF_ERROR(stream_->SendStatus(persisted));
     last_sent_ = persisted;

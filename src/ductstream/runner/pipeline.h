@@ -31,7 +31,7 @@ struct SourceSettings {
   std::string dsn;
   std::string slot;
   std::string publication;
-  std::vector<std::string> publication_tables;   // "schema.table"
+  std::vector<std::string> publication_tables;  // "schema.table"
   std::vector<std::string> publication_schemas;
   bool create_slot = true;
   bool ensure_publication = true;

@@ -27,9 +27,9 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
       out.push_back(std::move(dest));
       continue;
     }
-    return absl::UnimplementedError(absl::StrCat(
-        field, ".type: connector \"", d.type,
-        "\" is not available in this build yet (available: file)"));
+    return absl::UnimplementedError(
+        absl::StrCat(field, ".type: connector \"", d.type,
+                     "\" is not available in this build yet (available: file)"));
   }
   return out;
 }
@@ -44,9 +44,10 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
     return absl::InvalidArgumentError("-flow is required: the path of a flow definition (JSON)");
   }
   if (absl::AsciiStrToLower(flags.mode) != "cdc") {
-    return absl::UnimplementedError(absl::StrCat(
-        "-mode ", flags.mode, ": only cdc is available in this build (backfill comes with the "
-        "snapshot feature)"));
+    return absl::UnimplementedError(
+        absl::StrCat("-mode ", flags.mode,
+                     ": only cdc is available in this build (backfill comes with the "
+                     "snapshot feature)"));
   }
   PreparedFlow prepared;
   DS_ASSIGN_OR_RETURN(prepared.definition, flow::LoadFlowFile(flags.flow_file));
@@ -67,8 +68,8 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
   const flow::PostgresSourceOptions& src = prepared.source;
 
   runner::PipelineOptions& p = prepared.pipeline;
-  p.flow = FlowId(!prepared.definition.id.empty() ? prepared.definition.id
-                                                  : prepared.definition.name);
+  p.flow =
+      FlowId(!prepared.definition.id.empty() ? prepared.definition.id : prepared.definition.name);
   if (p.flow.value().empty()) {
     return absl::InvalidArgumentError(
         "id: required (or name): the flow's checkpoint is stored under it");

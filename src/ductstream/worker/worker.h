@@ -18,13 +18,13 @@
 namespace ductstream::worker {
 
 struct WorkerFlags {
-  std::string flow_file;       // -flow
-  std::string flow_id;         // -flow-id (control plane)
-  int max_empty_reads = 0;     // -max-empty-reads
-  std::string mode = "cdc";    // -mode
-  std::string start_lsn;       // -start-lsn
-  std::string tables;          // -tables (backfill)
-  std::string schemas;         // -schemas (backfill)
+  std::string flow_file;     // -flow
+  std::string flow_id;       // -flow-id (control plane)
+  int max_empty_reads = 0;   // -max-empty-reads
+  std::string mode = "cdc";  // -mode
+  std::string start_lsn;     // -start-lsn
+  std::string tables;        // -tables (backfill)
+  std::string schemas;       // -schemas (backfill)
 };
 
 /// Everything a flow needs, built and checked before any connection is made.

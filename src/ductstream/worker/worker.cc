@@ -66,6 +66,18 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
   DS_ASSIGN_OR_RETURN(prepared.source,
                       flow::ParsePostgresSourceOptions(prepared.definition.source));
   const flow::PostgresSourceOptions& src = prepared.source;
+  // Options that parse but whose behaviour this build does not have yet: refuse them rather than
+  // run with a different meaning than the user asked for.
+  if (src.toast_fill != flow::ToastFill::kNone) {
+    return absl::UnimplementedError(
+        "source.options.toast_fill: only \"none\" is available in this build (unchanged TOAST "
+        "values arrive as null and are listed in __unchanged)");
+  }
+  if (src.sync_publication) {
+    return absl::UnimplementedError(
+        "source.options.sync_publication: not available in this build; manage the publication "
+        "with ALTER PUBLICATION");
+  }
 
   runner::PipelineOptions& p = prepared.pipeline;
   p.flow =

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <arrow/buffer_builder.h>
+#include <arrow/util/byte_size.h>
 #include <arrow/util/key_value_metadata.h>
 
 #include "absl/strings/str_cat.h"
@@ -139,14 +140,20 @@ class BatchBuilder::RelationBuilder {
     DS_ARROW_RETURN_IF_ERROR(xid_.Append(xid), "__xid");
     DS_ARROW_RETURN_IF_ERROR(seq_.Append(seq), "__seq");
 
-    // Before image (a struct of the same columns).
-    DS_ARROW_RETURN_IF_ERROR(before_valid_.Append(before != nullptr), "__before");
-    for (size_t c = 0; c < ncols; ++c) {
-      if (before == nullptr) {
-        DS_RETURN_IF_ERROR(before_[c]->AppendNull());
-        continue;
+    // Before image (a struct of the same columns). Rows without one cost nothing until the
+    // batch's first before image arrives (inserts-only batches then end as an all-null column
+    // sharing one zeroed buffer, instead of a full set of null child arrays).
+    if (before == nullptr) {
+      ++before_pending_nulls_;
+    } else {
+      for (; before_pending_nulls_ > 0; --before_pending_nulls_) {
+        DS_ARROW_RETURN_IF_ERROR(before_valid_.Append(false), "__before");
+        for (auto& d : before_) DS_RETURN_IF_ERROR(d->AppendNull());
       }
-      DS_RETURN_IF_ERROR(AppendCell(*before_[c], (*before)[c], c, /*before=*/true, &size));
+      DS_ARROW_RETURN_IF_ERROR(before_valid_.Append(true), "__before");
+      for (size_t c = 0; c < ncols; ++c) {
+        DS_RETURN_IF_ERROR(AppendCell(*before_[c], (*before)[c], c, /*before=*/true, &size));
+      }
     }
     for (size_t c = 0; c < ncols; ++c) {
       if (after == nullptr) {
@@ -225,17 +232,30 @@ class BatchBuilder::RelationBuilder {
     DS_RETURN_IF_ERROR(finish(seq_, kSeqColumn));
     DS_RETURN_IF_ERROR(finish(unchanged_list_, kUnchangedColumn));
 
-    arrow::ArrayVector before_children;
-    for (auto& d : before_) {
-      DS_ASSIGN_OR_RETURN(auto child, d->Finish());
-      before_children.push_back(std::move(child));
+    if (before_valid_.length() == 0) {
+      // No before image in the whole batch.
+      auto nulls = arrow::MakeArrayOfNull(before_type_, rows_);
+      if (!nulls.ok()) return ArrowError(nulls.status(), "__before");
+      columns.push_back(std::move(*nulls));
+      for (auto& d : before_) DS_RETURN_IF_ERROR(d->Finish().status());  // reset (empty)
+    } else {
+      for (; before_pending_nulls_ > 0; --before_pending_nulls_) {
+        DS_ARROW_RETURN_IF_ERROR(before_valid_.Append(false), "__before");
+        for (auto& d : before_) DS_RETURN_IF_ERROR(d->AppendNull());
+      }
+      arrow::ArrayVector before_children;
+      for (auto& d : before_) {
+        DS_ASSIGN_OR_RETURN(auto child, d->Finish());
+        before_children.push_back(std::move(child));
+      }
+      const int64_t null_count = before_valid_.false_count();
+      std::shared_ptr<arrow::Buffer> validity;
+      DS_ARROW_RETURN_IF_ERROR(before_valid_.Finish(&validity), "__before");
+      columns.push_back(
+          std::make_shared<arrow::StructArray>(before_type_, rows_, std::move(before_children),
+                                               null_count > 0 ? validity : nullptr, null_count));
     }
-    const int64_t null_count = before_valid_.false_count();
-    std::shared_ptr<arrow::Buffer> validity;
-    DS_ARROW_RETURN_IF_ERROR(before_valid_.Finish(&validity), "__before");
-    columns.push_back(
-        std::make_shared<arrow::StructArray>(before_type_, rows_, std::move(before_children),
-                                             null_count > 0 ? validity : nullptr, null_count));
+    before_pending_nulls_ = 0;
     DS_RETURN_IF_ERROR(finish(exact_, kExactColumn));
     for (auto& d : after_) {
       DS_ASSIGN_OR_RETURN(auto array, d->Finish());
@@ -310,6 +330,7 @@ class BatchBuilder::RelationBuilder {
   arrow::Int64Builder seq_;
   arrow::ListBuilder unchanged_list_;
   arrow::TypedBufferBuilder<bool> before_valid_;
+  int64_t before_pending_nulls_ = 0;  // rows without before image not yet appended above
   arrow::MapBuilder exact_;
 
   int64_t rows_ = 0;
@@ -483,7 +504,12 @@ absl::Status BatchBuilder::Emit(std::vector<Part> parts, Lsn checkpoint) {
     batch.relations.push_back(std::move(p.changes));
   }
   if (batch.relations.empty() && !checkpoint.valid()) return absl::OkStatus();
-  batch.bytes = batch_bytes_;
+  // The in-flight budget counts the memory the batch really holds (builders over-allocate; the
+  // running estimate only decides where to cut).
+  batch.bytes = 0;
+  for (const auto& r : batch.relations) {
+    batch.bytes += arrow::util::TotalBufferSize(*r.records);
+  }
   if (checkpoint.valid()) emitted_checkpoint_ = checkpoint;
   return sink_(std::move(batch));
 }

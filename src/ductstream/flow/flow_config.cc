@@ -25,11 +25,11 @@ namespace {
 using codec::WireFormat;
 using Json = nlohmann::json;
 
-// Index + 1 is the proto EndpointType number where one exists (file has none: it is ours).
+// Index + 1 is the proto EndpointType number (file, 14, is an addition of ours).
 constexpr std::array<absl::string_view, 14> kConnectorTypes = {
     "postgres", "snowflake", "s3",      "kafka",  "http",      "grpc",       "proto",
     "pgstream", "snowpipe",  "parquet", "duckdb", "bufstream", "clickhouse", "file"};
-constexpr int kLastProtoEndpointType = 13;  // clickhouse
+constexpr int kLastProtoEndpointType = 14;  // file (ENDPOINT_TYPE_FILE, added)
 
 constexpr std::array<WireFormat, 5> kAllFormats = {WireFormat::kArrow, WireFormat::kParquet,
                                                    WireFormat::kAvro, WireFormat::kProto,

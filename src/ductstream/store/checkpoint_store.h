@@ -44,6 +44,12 @@ class CheckpointStore {
   virtual absl::Status Put(const FlowId& flow, const Checkpoint& checkpoint,
                            bool force = false) = 0;
 
+  /// Raises the flow's stored generation to at least `generation` without moving its LSN (a flow
+  /// without a checkpoint gets one at 0/0, which means "from the slot's confirmed position"), so
+  /// that every writer of an older generation is refused from now on. A worker calls this when it
+  /// takes over a flow's lease, before it reads the checkpoint it resumes from.
+  virtual absl::Status Fence(const FlowId& flow, int64_t generation) = 0;
+
   /// Every flow's checkpoint, most recently updated first.
   virtual absl::StatusOr<std::vector<std::pair<FlowId, Checkpoint>>> List() = 0;
 };

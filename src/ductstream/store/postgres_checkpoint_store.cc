@@ -119,6 +119,22 @@ class PostgresCheckpointStore final : public CheckpointStore {
     return Context(s, absl::StrCat("writing checkpoint for flow ", flow.value()));
   }
 
+  absl::Status Fence(const FlowId& flow, int64_t generation) override {
+    absl::MutexLock lock(&mu_);
+    DS_RETURN_IF_ERROR(EnsureConnectedLocked());
+    const std::array<std::optional<std::string>, 2> params = {flow.value(),
+                                                              absl::StrCat(generation)};
+    auto result = conn_->ExecParams(
+        "INSERT INTO checkpoints AS c (flow_id, lsn, generation) VALUES ($1, '0/0', $2::bigint) "
+        "ON CONFLICT (flow_id) DO UPDATE SET generation = GREATEST(c.generation, "
+        "EXCLUDED.generation)",
+        params);
+    if (!result.ok()) {
+      return Context(result.status(), absl::StrCat("fencing checkpoint of flow ", flow.value()));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<std::pair<FlowId, Checkpoint>>> List() override {
     absl::MutexLock lock(&mu_);
     DS_RETURN_IF_ERROR(EnsureConnectedLocked());

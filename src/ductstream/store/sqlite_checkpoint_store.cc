@@ -117,6 +117,20 @@ class SqliteCheckpointStore final : public CheckpointStore {
     return Exec("COMMIT");
   }
 
+  absl::Status Fence(const FlowId& flow, int64_t generation) override {
+    absl::MutexLock lock(&mu_);
+    Statement stmt(db_,
+                   "INSERT INTO checkpoints (flow_id, lsn, lsn_value, generation, metadata, "
+                   "updated_at) VALUES (?, '0/0', 0, ?, '{}', ?) ON CONFLICT (flow_id) DO UPDATE "
+                   "SET generation = max(generation, excluded.generation)");
+    if (!stmt.ok()) return SqliteError(db_, "preparing checkpoint fence");
+    sqlite3_bind_text(stmt.get(), 1, flow.value().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(stmt.get(), 2, generation);
+    sqlite3_bind_int64(stmt.get(), 3, absl::ToUnixMillis(absl::Now()));
+    if (sqlite3_step(stmt.get()) != SQLITE_DONE) return SqliteError(db_, "fencing checkpoint");
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<std::pair<FlowId, Checkpoint>>> List() override {
     absl::MutexLock lock(&mu_);
     Statement stmt(db_,

@@ -59,10 +59,13 @@ int main(int argc, char** argv) {
   absl::Status status = ductstream::worker::RunWorker(flags, g_stop);
   if (!status.ok()) {
     ductstream::base::GetLogger("worker")->error("{}", status.ToString());
-    return status.code() == absl::StatusCode::kInvalidArgument ||
-                   status.code() == absl::StatusCode::kUnimplemented
-               ? 2
-               : 1;
+    // 2: the flow or the flags are wrong (fix them); 3: the lease says this worker must not run
+    // the flow now (another holds it, or it is not running); 1: the flow failed.
+    if (status.code() == absl::StatusCode::kInvalidArgument ||
+        status.code() == absl::StatusCode::kUnimplemented) {
+      return 2;
+    }
+    return ductstream::worker::IsLeaseOutcome(status) ? 3 : 1;
   }
   return 0;
 }

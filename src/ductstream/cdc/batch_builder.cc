@@ -343,7 +343,11 @@ class BatchBuilder::RelationBuilder {
 };
 
 BatchBuilder::BatchBuilder(BuilderOptions options, postgres::TypeLookup lookup, BatchSink sink)
-    : options_(options), lookup_(std::move(lookup)), sink_(std::move(sink)) {}
+    : options_(options), lookup_(std::move(lookup)), sink_(std::move(sink)) {
+  if (options_.toast_cache_bytes > 0) {
+    toast_cache_ = std::make_unique<ToastCache>(options_.toast_cache_bytes);
+  }
+}
 
 BatchBuilder::~BatchBuilder() = default;
 
@@ -391,6 +395,7 @@ absl::Status BatchBuilder::OnCommit(const pgo::CommitMessage& msg) {
 absl::Status BatchBuilder::OnOrigin(const pgo::OriginMessage&) { return absl::OkStatus(); }
 
 absl::Status BatchBuilder::OnRelation(const pgo::RelationMessage& msg) {
+  if (toast_cache_ != nullptr) toast_cache_->OnRelation(msg);  // forgets the rows of a new layout
   auto& slot = relations_[msg.relation_id.value()];
   if (slot && slot->SameShape(msg)) return absl::OkStatus();
   if (slot && slot->rows() > 0) {
@@ -426,6 +431,7 @@ absl::Status BatchBuilder::OnInsert(const pgo::InsertMessage& msg) {
                                  txn_xid_, txn_seq_++, txn_epoch_, nullptr, &msg.new_tuple,
                                  &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
+  if (toast_cache_ != nullptr) toast_cache_->OnInsert(msg);
   return AfterRow(*rel);
 }
 
@@ -433,10 +439,28 @@ absl::Status BatchBuilder::OnUpdate(const pgo::UpdateMessage& msg) {
   DS_ASSIGN_OR_RETURN(RelationBuilder * rel, Find(msg.relation_id, "Update"));
   const int64_t before = batch_bytes_;
   const bool has_old = msg.old_kind != pgo::OldTupleKind::kNone;
-  DS_RETURN_IF_ERROR(rel->Append(
-      Operation::kUpdate, message_lsn_, txn_commit_lsn_, txn_commit_ts_, txn_xid_, txn_seq_++,
-      txn_epoch_, has_old ? &msg.old_tuple : nullptr, &msg.new_tuple, &batch_bytes_));
+  // toast_fill: unchanged TOAST cells take the value from the before image or the cache, and
+  // are decoded like any other cell (a filled value is indistinguishable from a sent one).
+  const std::vector<pgo::Cell>* after = &msg.new_tuple;
+  if (options_.toast_fill_from_before || toast_cache_ != nullptr) {
+    const bool any_unchanged =
+        std::any_of(msg.new_tuple.begin(), msg.new_tuple.end(),
+                    [](const pgo::Cell& c) { return c.kind == pgo::CellKind::kUnchangedToast; });
+    if (any_unchanged) {
+      fill_scratch_.assign(msg.new_tuple.begin(), msg.new_tuple.end());
+      int filled = 0;
+      if (options_.toast_fill_from_before) filled += FillFromOldTuple(msg, &fill_scratch_);
+      if (toast_cache_ != nullptr) filled += toast_cache_->FillUpdate(msg, &fill_scratch_);
+      if (filled > 0) after = &fill_scratch_;
+      toast_filled_ += filled;
+    }
+  }
+  DS_RETURN_IF_ERROR(rel->Append(Operation::kUpdate, message_lsn_, txn_commit_lsn_, txn_commit_ts_,
+                                 txn_xid_, txn_seq_++, txn_epoch_,
+                                 has_old ? &msg.old_tuple : nullptr, after, &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
+  // After the append: the filled cells view the cache, which remembering may change.
+  if (toast_cache_ != nullptr) toast_cache_->RememberUpdate(msg);
   return AfterRow(*rel);
 }
 
@@ -447,6 +471,7 @@ absl::Status BatchBuilder::OnDelete(const pgo::DeleteMessage& msg) {
                                  txn_xid_, txn_seq_++, txn_epoch_, &msg.old_tuple, nullptr,
                                  &batch_bytes_));
   txn_bytes_ += batch_bytes_ - before;
+  if (toast_cache_ != nullptr) toast_cache_->OnDelete(msg);
   return AfterRow(*rel);
 }
 
@@ -460,6 +485,7 @@ absl::Status BatchBuilder::OnTruncate(const pgo::TruncateMessage& msg) {
     txn_bytes_ += batch_bytes_ - before;
     DS_RETURN_IF_ERROR(AfterRow(*rel));
   }
+  if (toast_cache_ != nullptr) toast_cache_->OnTruncate(msg);
   return absl::OkStatus();
 }
 
@@ -573,6 +599,9 @@ absl::Status BatchBuilder::CutInsideTransaction() {
 
 void BatchBuilder::DiscardOpenTransaction() {
   if (!in_txn_) return;
+  // The server resends the transaction from its start; values the cache took from its first
+  // part would be stale for the replay of that part.
+  if (toast_cache_ != nullptr) toast_cache_->Clear();
   std::vector<Part> parts;
   if (!FinishAll(parts).ok()) parts.clear();
   in_txn_ = false;

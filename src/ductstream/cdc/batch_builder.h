@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "ductstream/base/lsn.h"
 #include "ductstream/cdc/change_batch.h"
+#include "ductstream/cdc/toast_cache.h"
 #include "ductstream/postgres/pgoutput.h"
 #include "ductstream/postgres/type_codec.h"
 
@@ -36,6 +37,13 @@ struct BuilderOptions {
   /// Hard: past this many bytes the batch is emitted, inside a transaction if need be.
   int64_t max_batch_bytes = 32 << 20;
   arrow::MemoryPool* pool = arrow::default_memory_pool();
+  /// toast_fill cache or source: an update's unchanged TOAST cells are filled from its before
+  /// image when that holds the whole old row (REPLICA IDENTITY FULL logs it with TOASTed
+  /// values inlined), at no cost.
+  bool toast_fill_from_before = false;
+  /// toast_fill=cache: memory of the ToastCache that fills the other unchanged TOAST cells
+  /// (0 = no cache).
+  int64_t toast_cache_bytes = 0;
 };
 
 /// Receives finished batches, in WAL order. An error stops the builder (the caller fails).
@@ -70,6 +78,10 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
   /// End LSN of the last committed transaction seen.
   Lsn committed() const { return committed_end_; }
   int64_t pending_bytes() const { return batch_bytes_; }
+  /// The toast_fill cache, or null without one.
+  const ToastCache* toast_cache() const { return toast_cache_.get(); }
+  /// Unchanged TOAST cells filled in (from before images or the cache) since construction.
+  int64_t toast_filled() const { return toast_filled_; }
 
   // pgoutput::Handler
   absl::Status OnBegin(const postgres::pgoutput::BeginMessage& msg) override;
@@ -105,6 +117,9 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
   BatchSink sink_;
   absl::flat_hash_map<uint32_t, std::unique_ptr<RelationBuilder>> relations_;
   std::vector<Part> retired_;  // parts of relations whose schema changed mid-batch
+  std::unique_ptr<ToastCache> toast_cache_;
+  std::vector<postgres::pgoutput::Cell> fill_scratch_;  // an update's after image, filled
+  int64_t toast_filled_ = 0;
 
   Lsn message_lsn_;
   bool in_txn_ = false;

@@ -22,7 +22,9 @@ struct SpillHeader {
   uint32_t length;
 };
 
-constexpr int64_t kEntryOverhead = sizeof(SpillHeader) + 32;
+// Stdio buffer of a spill file: a streamed transaction spills and replays gigabytes in records
+// of a few hundred bytes, which the default 4 KiB buffer turns into a system call per page.
+constexpr size_t kSpillIoBuffer = 256 << 10;
 
 absl::Status IoError(absl::string_view what) {
   return absl::InternalError(
@@ -64,13 +66,19 @@ TxnBuffer::TxnBuffer(int64_t memory_limit, std::string spill_dir)
 
 TxnBuffer::~TxnBuffer() { Clear(); }
 
+// What one buffered message really holds: the entry in the vector, the message's heap block
+// (with the allocator's header) and its bytes.
+int64_t TxnBuffer::EntryBytes(const Entry& e) {
+  return static_cast<int64_t>(sizeof(Entry) + 16 + e.message.size());
+}
+
 absl::Status TxnBuffer::Append(Xid top, Lsn lsn, absl::string_view message) {
   DS_ASSIGN_OR_RETURN(Xid xid, StreamedMessageXid(message));
   auto& slot = txns_[top.value()];
   if (!slot) slot = std::make_unique<Txn>();
   Txn& txn = *slot;
   txn.entries.push_back(Entry{lsn.value(), xid.value(), std::string(message)});
-  const int64_t size = static_cast<int64_t>(message.size()) + kEntryOverhead;
+  const int64_t size = EntryBytes(txn.entries.back());
   txn.memory_bytes += size;
   memory_bytes_ += size;
   if (memory_bytes_ > memory_limit_) return SpillLargest();
@@ -97,6 +105,7 @@ absl::Status TxnBuffer::Spill(Txn& txn) {
       ::close(fd);
       return IoError("fdopen");
     }
+    std::setvbuf(txn.spill, nullptr, _IOFBF, kSpillIoBuffer);
   }
   for (const Entry& e : txn.entries) {
     SpillHeader h{e.lsn, e.xid, static_cast<uint32_t>(e.message.size())};
@@ -125,9 +134,7 @@ absl::Status TxnBuffer::Abort(Xid top, Xid sub) {
   const auto removed = std::remove_if(txn.entries.begin(), txn.entries.end(),
                                       [&](const Entry& e) { return e.xid == sub.value(); });
   int64_t freed = 0;
-  for (auto e = removed; e != txn.entries.end(); ++e) {
-    freed += static_cast<int64_t>(e->message.size()) + kEntryOverhead;
-  }
+  for (auto e = removed; e != txn.entries.end(); ++e) freed += EntryBytes(*e);
   txn.entries.erase(removed, txn.entries.end());
   txn.memory_bytes -= freed;
   memory_bytes_ -= freed;
@@ -140,7 +147,12 @@ absl::Status TxnBuffer::Commit(Xid top, const Visitor& visit) {
   Txn& txn = *it->second;
   absl::Status status;
   if (txn.spill != nullptr) {
-    if (std::fflush(txn.spill) != 0 || std::fseek(txn.spill, 0, SEEK_SET) != 0) {
+    // A transaction that spilled is replayed from its file alone: its in-memory tail (up to
+    // memory_limit bytes) follows the rest to disk first instead of staying allocated while the
+    // replay fills batches, the in-flight queue and the writer (DESIGN.md §2 invariant 4: peaks
+    // add up otherwise).
+    status = Spill(txn);
+    if (status.ok() && (std::fflush(txn.spill) != 0 || std::fseek(txn.spill, 0, SEEK_SET) != 0)) {
       status = IoError("rewind");
     }
     std::string message;
@@ -156,9 +168,14 @@ absl::Status TxnBuffer::Commit(Xid top, const Visitor& visit) {
     }
     if (status.ok() && std::ferror(txn.spill)) status = IoError("read");
   }
-  for (const Entry& e : txn.entries) {
+  for (Entry& e : txn.entries) {
     if (!status.ok()) break;
     status = visit(Lsn(e.lsn), e.message);  // aborted subtransactions were already removed
+    // Each message is released once decoded, so memory shrinks as the replay's batches grow.
+    const int64_t size = EntryBytes(e) - static_cast<int64_t>(sizeof(Entry));
+    std::string().swap(e.message);
+    txn.memory_bytes -= size;
+    memory_bytes_ -= size;
   }
   Forget(top.value());
   return status;

@@ -4,7 +4,10 @@
 // (pgoutput protocol v2+, `streaming 'on'|'parallel'`). Nothing here is delivered until the
 // transaction commits; an abort (of the whole transaction or of a subtransaction) discards its
 // messages. Memory is bounded: past `memory_limit` bytes the largest transaction's messages move
-// to an unlinked temporary file in `spill_dir`, so a crash leaves nothing behind on disk.
+// to an unlinked temporary file in `spill_dir`, so a crash leaves nothing behind on disk. A
+// transaction that spilled is replayed from its file only (its in-memory tail joins the file
+// first), and an in-memory one releases each message as it is replayed: a commit's replay, which
+// fills the batch pipeline, never also holds `memory_limit` bytes here.
 
 #include <cstdint>
 #include <cstdio>
@@ -66,6 +69,7 @@ class TxnBuffer {
     absl::flat_hash_set<uint32_t> aborted_subxacts;
   };
 
+  static int64_t EntryBytes(const Entry& e);
   absl::Status Spill(Txn& txn);
   absl::Status SpillLargest();
   void Forget(uint32_t top);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,55 @@ TEST(TxnBufferTest, SpillsPastTheMemoryLimitAndKeepsOrderAndAborts) {
   EXPECT_GT(buffer.spilled_bytes_total(), 0);
   ASSERT_TRUE(buffer.Abort(Xid(7), Xid(8)).ok());
   EXPECT_EQ(Drain(buffer, Xid(7)), expected);
+}
+
+// Regression: the replay of a committed streamed transaction fills batches, the in-flight queue
+// and the writer; the buffer must not keep its own up-to-memory_limit bytes on top of that.
+TEST(TxnBufferTest, SpilledTransactionReplaysWithNothingInMemory) {
+  TxnBuffer buffer(/*memory_limit=*/4096, "");
+  std::vector<std::string> expected;
+  int i = 0;
+  auto append = [&] {
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(7, absl::StrCat("row", i))).ok());
+    expected.push_back(absl::StrCat(i, ":row", i));
+    ++i;
+  };
+  while (buffer.spilled_bytes_total() == 0) append();
+  for (int k = 0; k < 3; ++k) append();  // an in-memory tail after the spill
+  ASSERT_GT(buffer.memory_bytes(), 0);
+  std::vector<std::string> got;
+  int64_t max_memory_during_replay = -1;
+  ASSERT_TRUE(buffer
+                  .Commit(Xid(7),
+                          [&](Lsn lsn, absl::string_view m) {
+                            max_memory_during_replay =
+                                std::max(max_memory_during_replay, buffer.memory_bytes());
+                            got.push_back(absl::StrCat(lsn.value(), ":", m.substr(5)));
+                            return absl::OkStatus();
+                          })
+                  .ok());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(max_memory_during_replay, 0);
+  EXPECT_EQ(buffer.memory_bytes(), 0);
+}
+
+TEST(TxnBufferTest, InMemoryReplayReleasesEachMessage) {
+  TxnBuffer buffer(1 << 20, "");
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(7, std::string(1000, 'x'))).ok());
+  }
+  std::vector<int64_t> memory;
+  ASSERT_TRUE(buffer
+                  .Commit(Xid(7),
+                          [&](Lsn, absl::string_view) {
+                            memory.push_back(buffer.memory_bytes());
+                            return absl::OkStatus();
+                          })
+                  .ok());
+  ASSERT_EQ(memory.size(), 10u);
+  for (size_t k = 1; k < memory.size(); ++k) EXPECT_LT(memory[k], memory[k - 1]) << k;
+  EXPECT_EQ(buffer.spilled_bytes_total(), 0);
+  EXPECT_EQ(buffer.memory_bytes(), 0);
 }
 
 TEST(TxnBufferTest, RejectsNonDataMessages) {

@@ -1,12 +1,15 @@
 // The parquet wire format: one Parquet file per relation's change records, one row group, with
 // the Arrow schema stored (ARROW:schema) so Arrow readers restore the exact types and the schema
-// and field metadata.
+// and field metadata. The writer streams: pages reach the output stream as they are encoded
+// (WriteParquet to a file, Encode straight into the caller's string), never a second copy.
 //
 // Parquet has no logical type for Arrow's month_day_nano_interval (its INTERVAL is months/days/
 // milliseconds and Arrow's writer refuses the type), so such columns, at any nesting depth and in
 // __before, are written as struct<months: int32, days: int32, nanoseconds: int64>, losslessly;
 // each such field carries metadata "ductstream.arrow_type" = "month_day_nano_interval".
 #include <algorithm>
+#include <memory>
+#include <string>
 
 #include <arrow/io/memory.h>
 #include <arrow/util/bitmap_ops.h>
@@ -17,7 +20,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "ductstream/base/status.h"
 #include "ductstream/codec/encoders.h"
+#include "ductstream/codec/parquet_codec.h"
 
 namespace ductstream::codec::internal {
 namespace {
@@ -156,54 +161,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConvertForParquet(
                                   batch->num_rows(), std::move(columns));
 }
 
-class ParquetEncoder final : public Encoder {
- public:
-  explicit ParquetEncoder(arrow::Compression::type compression) : compression_(compression) {}
-
-  WireFormat format() const override { return WireFormat::kParquet; }
-
-  absl::Status Encode(const cdc::RelationChanges& changes, std::string* out) override {
-    if (changes.records == nullptr) return absl::InvalidArgumentError("no change records");
-    const std::string context = absl::StrCat("encoding ", changes.QualifiedName(), " as parquet");
-    auto batch = ConvertForParquet(changes.records);
-    if (!batch.ok()) return FromArrow(batch.status(), context);
-    auto table = arrow::Table::FromRecordBatches({*batch});
-    if (!table.ok()) return FromArrow(table.status(), context);
-    auto sink = arrow::io::BufferOutputStream::Create();
-    if (!sink.ok()) return FromArrow(sink.status(), context);
-    auto props = parquet::WriterProperties::Builder().compression(compression_)->build();
-    auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
-    arrow::Status status;
-    // Parquet's C++ writer reports some failures by throwing; exceptions stop here.
-    try {
-      status = parquet::arrow::WriteTable(**table, arrow::default_memory_pool(), *sink,
-                                          std::max<int64_t>(1, (*table)->num_rows()), props,
-                                          arrow_props);
-    } catch (const parquet::ParquetException& e) {
-      status = arrow::Status::IOError(e.what());
-    }
-    if (!status.ok()) {
-      // Unsupported types are the caller's input, not an internal failure.
-      if (status.IsNotImplemented() || status.IsTypeError()) {
-        return absl::InvalidArgumentError(absl::StrCat(context, ": ", status.ToString()));
-      }
-      return FromArrow(status, context);
-    }
-    auto buffer = (*sink)->Finish();
-    if (!buffer.ok()) return FromArrow(buffer.status(), context);
-    out->append(reinterpret_cast<const char*>((*buffer)->data()),
-                static_cast<size_t>((*buffer)->size()));
-    return absl::OkStatus();
-  }
-
- private:
-  arrow::Compression::type compression_;
-};
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Encoder>> MakeParquetEncoder(const EncoderOptions& options) {
-  const std::string name = absl::AsciiStrToLower(options.compression);
+absl::StatusOr<arrow::Compression::type> ParseCompression(absl::string_view option) {
+  const std::string name = absl::AsciiStrToLower(option);
   arrow::Compression::type compression;
   if (name.empty() || name == "snappy") {
     compression = arrow::Compression::SNAPPY;
@@ -219,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeParquetEncoder(const EncoderOptions
     compression = arrow::Compression::UNCOMPRESSED;
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unsupported parquet compression \"", options.compression,
+        absl::StrCat("unsupported parquet compression \"", option,
                      "\" (expected snappy, zstd, gzip, lz4 or none)"));
   }
   if (compression != arrow::Compression::UNCOMPRESSED &&
@@ -227,7 +186,102 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeParquetEncoder(const EncoderOptions
     return absl::InvalidArgumentError(
         absl::StrCat("parquet compression \"", name, "\" is not available in this build of Arrow"));
   }
+  return compression;
+}
+
+absl::Status WriteParquetTo(const cdc::RelationChanges& changes,
+                            arrow::Compression::type compression,
+                            std::shared_ptr<arrow::io::OutputStream> sink) {
+  if (changes.records == nullptr) return absl::InvalidArgumentError("no change records");
+  const std::string context = absl::StrCat("encoding ", changes.QualifiedName(), " as parquet");
+  auto batch = ConvertForParquet(changes.records);
+  if (!batch.ok()) return FromArrow(batch.status(), context);
+  auto table = arrow::Table::FromRecordBatches({*batch});
+  if (!table.ok()) return FromArrow(table.status(), context);
+  auto props = parquet::WriterProperties::Builder().compression(compression)->build();
+  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  arrow::Status status;
+  // Parquet's C++ writer reports some failures by throwing; exceptions stop here. WriteTable
+  // (unlike WriteRecordBatch's buffered row groups) hands each column's pages to the sink as
+  // they fill, so the one row group per file costs no more memory than several would.
+  try {
+    status =
+        parquet::arrow::WriteTable(**table, arrow::default_memory_pool(), std::move(sink),
+                                   std::max<int64_t>(1, (*table)->num_rows()), props, arrow_props);
+  } catch (const parquet::ParquetException& e) {
+    status = arrow::Status::IOError(e.what());
+  }
+  if (!status.ok()) {
+    // Unsupported types are the caller's input, not an internal failure.
+    if (status.IsNotImplemented() || status.IsTypeError()) {
+      return absl::InvalidArgumentError(absl::StrCat(context, ": ", status.ToString()));
+    }
+    return FromArrow(status, context);
+  }
+  return absl::OkStatus();
+}
+
+// Appends to a string: Encode writes the file straight into the caller's output (a
+// BufferOutputStream would hold the file a second time until it is copied out).
+class StringOutputStream final : public arrow::io::OutputStream {
+ public:
+  explicit StringOutputStream(std::string* out) : out_(out), start_(out->size()) {}
+
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  // Offsets in the Parquet footer are relative to the file's first byte, not to the string's.
+  arrow::Result<int64_t> Tell() const override {
+    return static_cast<int64_t>(out_->size() - start_);
+  }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (closed_) return arrow::Status::IOError("write to a closed stream");
+    out_->append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    return arrow::Status::OK();
+  }
+
+ private:
+  std::string* out_;
+  size_t start_;
+  bool closed_ = false;
+};
+
+class ParquetEncoder final : public Encoder {
+ public:
+  explicit ParquetEncoder(arrow::Compression::type compression) : compression_(compression) {}
+
+  WireFormat format() const override { return WireFormat::kParquet; }
+
+  absl::Status Encode(const cdc::RelationChanges& changes, std::string* out) override {
+    const size_t size = out->size();
+    absl::Status status =
+        WriteParquetTo(changes, compression_, std::make_shared<StringOutputStream>(out));
+    if (!status.ok()) out->resize(size);  // nothing half-written is left appended
+    return status;
+  }
+
+ private:
+  arrow::Compression::type compression_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Encoder>> MakeParquetEncoder(const EncoderOptions& options) {
+  DS_ASSIGN_OR_RETURN(arrow::Compression::type compression, ParseCompression(options.compression));
   return std::make_unique<ParquetEncoder>(compression);
 }
 
 }  // namespace ductstream::codec::internal
+
+namespace ductstream::codec {
+
+absl::Status WriteParquet(const cdc::RelationChanges& changes, const EncoderOptions& options,
+                          std::shared_ptr<arrow::io::OutputStream> sink) {
+  DS_ASSIGN_OR_RETURN(arrow::Compression::type compression,
+                      internal::ParseCompression(options.compression));
+  return internal::WriteParquetTo(changes, compression, std::move(sink));
+}
+
+}  // namespace ductstream::codec

@@ -6,11 +6,20 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <set>
+#include <string>
+
+#include <arrow/io/interfaces.h>
+#include <arrow/memory_pool.h>  // TEMP-RSS
+#include <malloc.h>             // TEMP-RSS
+#include <fstream>              // TEMP-RSS
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "ductstream/base/status.h"
+#include "ductstream/codec/parquet_codec.h"
 
 namespace ductstream::destination {
 namespace {
@@ -24,30 +33,96 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
                       absl::StrCat(what, " ", path, ": ", std::strerror(err)));
 }
 
-// Writes `data` to `path` atomically and durably: temp file, fsync, rename.
-absl::Status WriteFileDurably(const std::string& path, const std::string& data) {
+// An Arrow output stream over a file descriptor, so that the Parquet writer streams pages to the
+// file instead of building the whole file in memory. Buffered: the writer emits page headers of a
+// few dozen bytes between pages. Keeps the status of the first failed system call, whose errno
+// (ENOSPC → ResourceExhausted) an arrow::Status cannot carry. Does not own the descriptor.
+class FdOutputStream final : public arrow::io::OutputStream {
+ public:
+  static constexpr size_t kBufferBytes = 256 << 10;
+
+  FdOutputStream(int fd, std::string path) : fd_(fd), path_(std::move(path)) {
+    buffer_.reserve(kBufferBytes);
+  }
+
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (closed_) return arrow::Status::IOError("write to a closed stream");
+    const char* p = static_cast<const char*>(data);
+    const auto n = static_cast<size_t>(nbytes);
+    position_ += nbytes;
+    if (buffer_.size() + n <= kBufferBytes) {
+      buffer_.append(p, n);
+      return buffer_.size() == kBufferBytes ? Flush() : arrow::Status::OK();
+    }
+    ARROW_RETURN_NOT_OK(Flush());
+    if (n < kBufferBytes) {
+      buffer_.append(p, n);
+      return arrow::Status::OK();
+    }
+    return WriteAll(p, n);  // a whole page: no copy
+  }
+
+  arrow::Status Flush() override {
+    arrow::Status s = WriteAll(buffer_.data(), buffer_.size());
+    buffer_.clear();
+    return s;
+  }
+
+  arrow::Status Close() override {
+    if (closed_) return arrow::Status::OK();
+    closed_ = true;
+    return Flush();
+  }
+
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+
+  /// The first system call failure, with its errno; OK if none.
+  const absl::Status& error() const { return error_; }
+
+ private:
+  arrow::Status WriteAll(const char* p, size_t n) {
+    if (!error_.ok()) return arrow::Status::IOError(error_.message());
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        error_ = Errno("cannot write", path_);
+        return arrow::Status::IOError(error_.message());
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return arrow::Status::OK();
+  }
+
+  const int fd_;
+  const std::string path_;
+  std::string buffer_;
+  int64_t position_ = 0;
+  bool closed_ = false;
+  absl::Status error_;
+};
+
+// Writes `path` atomically and durably: `fill` writes the contents to a temp file, which is
+// fsync'ed and renamed into place. A failure removes the temp file.
+absl::Status WriteFileDurably(
+    const std::string& path,
+    const std::function<absl::Status(const std::shared_ptr<FdOutputStream>&)>& fill) {
   const std::string tmp = absl::StrCat(path, ".tmp");
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      absl::Status s = Errno("cannot write", tmp);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
+  auto stream = std::make_shared<FdOutputStream>(fd, tmp);
+  absl::Status s = fill(stream);
+  if (s.ok() || !stream->error().ok()) {
+    (void)stream->Close();
+    if (!stream->error().ok()) s = stream->error();  // the real cause, e.g. ENOSPC
   }
-  if (::fsync(fd) != 0) {
-    absl::Status s = Errno("cannot fsync", tmp);
-    ::close(fd);
-    return s;
-  }
-  if (::close(fd) != 0) return Errno("cannot close", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
-  return absl::OkStatus();
+  if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", tmp);
+  if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Errno("cannot rename to", path);
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
 }
 
 absl::Status SyncDirectory(const std::string& dir) {
@@ -66,7 +141,21 @@ class FileDestination final : public runner::Destination {
 
   const std::string& name() const override { return config_.name; }
 
+  static void Probe(const char* what, int64_t extra) {  // TEMP-RSS
+    auto* pool = arrow::default_memory_pool();
+    struct mallinfo2 mi = mallinfo2();
+    std::ifstream st("/proc/self/status");
+    std::string line, rss;
+    while (std::getline(st, line))
+      if (line.rfind("VmRSS", 0) == 0) rss = line.substr(6);
+    std::fprintf(stderr,
+                 "PROBE %s extra=%lld pool=%lld poolmax=%lld glibc_used=%zu glibc_free=%zu "
+                 "mmap=%zu rss=%s\n",
+                 what, (long long)extra, (long long)pool->bytes_allocated(),
+                 (long long)pool->max_memory(), mi.uordblks, mi.fordblks, mi.hblkhd, rss.c_str());
+  }
   absl::Status Write(const cdc::ChangeBatch& batch) override {
+    Probe("write-start", batch.bytes);  // TEMP-RSS
     std::set<std::string> dirs;
     for (const cdc::RelationChanges& changes : batch.relations) {
       const std::string relative = FileDestinationPath(changes, config_.format);
@@ -81,19 +170,30 @@ class FileDestination final : public runner::Destination {
         }
         created_.insert(dir);
       }
-      buffer_.clear();
-      DS_RETURN_IF_ERROR_CTX(encoder_->Encode(changes, &buffer_),
-                             absl::StrCat("encoding ", changes.QualifiedName()));
-      DS_RETURN_IF_ERROR(WriteFileDurably(path.string(), buffer_));
+      DS_RETURN_IF_ERROR(WriteFileDurably(
+          path.string(), [&](const std::shared_ptr<FdOutputStream>& out) -> absl::Status {
+            if (config_.format == codec::WireFormat::kParquet) {
+              // Streamed to the file page by page (the largest file of a flow is never in memory).
+              return codec::WriteParquet(changes, config_.encoder, out);
+            }
+            // The other formats encode the whole file first (their encoders return strings).
+            std::string data;
+            DS_RETURN_IF_ERROR_CTX(encoder_->Encode(changes, &data),
+                                   absl::StrCat("encoding ", changes.QualifiedName()));
+            if (!out->Write(data.data(), static_cast<int64_t>(data.size())).ok()) {
+              return out->error();
+            }
+            return absl::OkStatus();
+          }));
     }
     for (const std::string& dir : dirs) DS_RETURN_IF_ERROR(SyncDirectory(dir));
+    Probe("written", 0);  // TEMP-RSS
     return absl::OkStatus();
   }
 
  private:
   FileDestinationConfig config_;
   std::unique_ptr<codec::Encoder> encoder_;
-  std::string buffer_;
   std::set<std::string> created_;
 };
 

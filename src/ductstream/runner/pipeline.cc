@@ -18,6 +18,7 @@
 #include "ductstream/postgres/connection.h"
 #include "ductstream/postgres/replication.h"
 #include "ductstream/postgres/type_codec.h"
+#include "ductstream/runner/toast_source.h"
 
 namespace ductstream::runner {
 namespace {
@@ -99,7 +100,11 @@ class Pipeline::Impl {
         checkpoints_(checkpoints),
         stats_(stats),
         queue_(options_.max_inflight_bytes),
-        log_(base::GetLogger("pipeline")) {}
+        log_(base::GetLogger("pipeline")) {
+    if (options_.source.toast_fill == ToastFill::kSource) {
+      toast_source_ = ToastSource::Create(options_.source.dsn, options_.source.binary);
+    }
+  }
 
   absl::Status Run(const std::atomic<bool>& stop) {
     DS_ASSIGN_OR_RETURN(Lsn start, StartPosition());
@@ -111,6 +116,7 @@ class Pipeline::Impl {
     queue_.Close();
     writer.join();
     absl::Status write = queue_.failure();
+    LogToastFill();
     if (stream_ != nullptr && write.ok()) {
       // Final acknowledgement of what is now durable.
       (void)stream_->SendStatus(Lsn(stats_.persisted_lsn.load()));
@@ -163,7 +169,9 @@ class Pipeline::Impl {
     }
   }
 
-  absl::Status WriteOne(const cdc::ChangeBatch& batch) {
+  absl::Status WriteOne(cdc::ChangeBatch& batch) {
+    // toast_fill=source: re-read unchanged TOAST values before any destination sees the batch.
+    if (toast_source_ != nullptr && !batch.empty()) DS_RETURN_IF_ERROR(toast_source_->Fill(batch));
     if (!batch.empty()) {
       for (auto& d : destinations_) {
         absl::Status s = d->Write(batch);
@@ -248,6 +256,8 @@ class Pipeline::Impl {
       cdc::BuilderOptions bo;
       bo.batch_rows = src.batch_rows;
       bo.max_batch_bytes = src.max_batch_bytes;
+      bo.toast_fill_from_before = src.toast_fill != ToastFill::kNone;
+      if (src.toast_fill == ToastFill::kCache) bo.toast_cache_bytes = src.toast_cache_bytes;
       // The lookup goes through resolver_, which is replaced on reconnect.
       builder_ = std::make_unique<cdc::BatchBuilder>(
           bo, [this](Oid oid) { return resolver_->Lookup(oid); },
@@ -268,6 +278,24 @@ class Pipeline::Impl {
     if (persisted.valid()) DS_RETURN_IF_ERROR(stream_->SendStatus(persisted));
     last_sent_ = persisted;
     return absl::OkStatus();
+  }
+
+  void LogToastFill() const {
+    if (toast_source_ != nullptr) {
+      const ToastSource::Stats& s = toast_source_->stats();
+      log_->info(
+          "flow {}: toast_fill=source filled {} unchanged values ({} queries), {} left "
+          "unchanged (row gone or key not expressible)",
+          options_.flow.value(), s.filled, s.queries, s.missing);
+    } else if (builder_ != nullptr && options_.source.toast_fill == ToastFill::kCache) {
+      const cdc::ToastCache* cache = builder_->toast_cache();
+      if (cache == nullptr) return;  // toast_cache_bytes 0
+      log_->info(
+          "flow {}: toast_fill=cache filled {} unchanged values; cache holds {} rows in {} "
+          "of {} bytes, {} evicted",
+          options_.flow.value(), builder_->toast_filled(), cache->rows(), cache->bytes(),
+          cache->max_bytes(), cache->evictions());
+    }
   }
 
   void WarnAboutIdentityNothing() {
@@ -359,6 +387,7 @@ class Pipeline::Impl {
   store::CheckpointStore* checkpoints_;
   PipelineStats& stats_;
   BatchQueue queue_;
+  std::unique_ptr<ToastSource> toast_source_;  // toast_fill=source; used by the writer thread
   std::shared_ptr<spdlog::logger> log_;
 
   bool first_session_ = true;

@@ -27,6 +27,14 @@
 
 namespace ductstream::runner {
 
+/// How an update's unchanged TOAST values are delivered (flow option toast_fill,
+/// docs/connectors.md).
+enum class ToastFill {
+  kNone,    // null in the after image, named in __unchanged
+  kCache,   // filled from the values this flow last saw for the row (cdc/toast_cache.h)
+  kSource,  // re-read from the source by key before the batch is written (toast_source.h)
+};
+
 struct SourceSettings {
   std::string dsn;
   std::string slot;
@@ -47,6 +55,9 @@ struct SourceSettings {
   absl::Duration status_interval = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::ZeroDuration();
   absl::Duration reconnect_backoff_max = absl::Seconds(30);
+  ToastFill toast_fill = ToastFill::kNone;
+  /// Memory of the toast_fill=cache value cache.
+  int64_t toast_cache_bytes = int64_t{64} << 20;
 };
 
 struct PipelineOptions {

@@ -1,11 +1,21 @@
 #include "ductstream/worker/worker.h"
 
+#include <unistd.h>
+
+#include <thread>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "ductstream/base/logging.h"
 #include "ductstream/base/status.h"
+#include "ductstream/control/control_store.h"
 #include "ductstream/destination/file_destination.h"
+#include "ductstream/postgres/connection.h"
 
 namespace ductstream::worker {
 
@@ -35,14 +45,20 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
 }
 
 absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::EnvLookup& env) {
-  if (!flags.flow_id.empty() && flags.flow_file.empty()) {
-    return absl::UnimplementedError(
-        "-flow-id needs the control plane, which this build does not include yet; run a flow "
-        "from its definition file with -flow FILE");
+  if (!flags.flow_id.empty() && !flags.flow_file.empty()) {
+    return absl::InvalidArgumentError(
+        "-flow and -flow-id: give one (a definition file, or a flow of the control plane)");
   }
   if (flags.flow_file.empty()) {
     return absl::InvalidArgumentError("-flow is required: the path of a flow definition (JSON)");
   }
+  DS_ASSIGN_OR_RETURN(flow::FlowDefinition definition, flow::LoadFlowFile(flags.flow_file));
+  return PrepareDefinition(std::move(definition), flags, env);
+}
+
+absl::StatusOr<PreparedFlow> PrepareDefinition(flow::FlowDefinition definition,
+                                               const WorkerFlags& flags,
+                                               const store::EnvLookup& env) {
   if (absl::AsciiStrToLower(flags.mode) != "cdc") {
     return absl::UnimplementedError(
         absl::StrCat("-mode ", flags.mode,
@@ -50,7 +66,7 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
                      "snapshot feature)"));
   }
   PreparedFlow prepared;
-  DS_ASSIGN_OR_RETURN(prepared.definition, flow::LoadFlowFile(flags.flow_file));
+  prepared.definition = std::move(definition);
 
   flow::ValidationOptions validation;
   if (auto format = env("DUCTSTREAM_WIRE_FORMAT"); format.has_value() && !format->empty()) {
@@ -68,11 +84,6 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
   const flow::PostgresSourceOptions& src = prepared.source;
   // Options that parse but whose behaviour this build does not have yet: refuse them rather than
   // run with a different meaning than the user asked for.
-  if (src.toast_fill != flow::ToastFill::kNone) {
-    return absl::UnimplementedError(
-        "source.options.toast_fill: only \"none\" is available in this build (unchanged TOAST "
-        "values arrive as null and are listed in __unchanged)");
-  }
   if (src.sync_publication) {
     return absl::UnimplementedError(
         "source.options.sync_publication: not available in this build; manage the publication "
@@ -115,27 +126,191 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
   s.status_interval = src.status_interval;
   s.heartbeat_interval = src.heartbeat_interval;
   s.reconnect_backoff_max = src.reconnect_backoff_max;
+  switch (src.toast_fill) {
+    case flow::ToastFill::kNone:
+      s.toast_fill = runner::ToastFill::kNone;
+      break;
+    case flow::ToastFill::kCache:
+      s.toast_fill = runner::ToastFill::kCache;
+      break;
+    case flow::ToastFill::kSource:
+      s.toast_fill = runner::ToastFill::kSource;
+      break;
+  }
+  s.toast_cache_bytes = src.toast_cache_bytes;
 
   DS_ASSIGN_OR_RETURN(prepared.destinations, MakeDestinations(prepared.definition));
   return prepared;
 }
 
-absl::Status RunWorker(const WorkerFlags& flags, const std::atomic<bool>& stop) {
+namespace {
+
+absl::Status RunPrepared(PreparedFlow prepared, store::CheckpointStore* checkpoints,
+                         const std::string& checkpoints_description,
+                         const std::atomic<bool>& stop) {
   auto log = base::GetLogger("worker");
+  log->info("flow {} ({} destination{}), checkpoints: {}", prepared.pipeline.flow.value(),
+            prepared.destinations.size(), prepared.destinations.size() == 1 ? "" : "s",
+            checkpoints_description);
+  const std::string flow = prepared.pipeline.flow.value();
+  runner::Pipeline pipeline(std::move(prepared.pipeline), std::move(prepared.destinations),
+                            checkpoints);
+  absl::Status status = pipeline.Run(stop);
+  const auto& stats = pipeline.stats();
+  log->info("flow {}: {} rows in {} batches written, checkpoint {}, {} reconnects", flow,
+            stats.rows_written.load(), stats.batches_written.load(),
+            Lsn(stats.persisted_lsn.load()).ToString(), stats.reconnects.load());
+  return status;
+}
+
+constexpr absl::string_view kLeasePayload = "type.ductstream.dev/lease";
+
+absl::Status LeaseOutcome(absl::Status s) {
+  s.SetPayload(kLeasePayload, absl::Cord("1"));
+  return s;
+}
+
+std::string LeaseHolderName() {
+  char host[256] = {};
+  (void)::gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, ":", ::getpid(), ":", absl::ToUnixMicros(absl::Now()) % 1000000);
+}
+
+// Only the lease holder may replicate the flow, so a walsender still streaming its slot belongs
+// to a worker that lost the lease (frozen, partitioned, or not yet noticed): end it rather than
+// wait for its TCP timeout.
+absl::Status TakeOverSlot(const flow::PostgresSourceOptions& source) {
+  auto log = base::GetLogger("worker");
+  DS_ASSIGN_OR_RETURN(auto conn, postgres::Connection::Connect(source.dsn));
+  const std::vector<std::optional<std::string>> params = {source.slot};
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    DS_ASSIGN_OR_RETURN(
+        postgres::Result r,
+        conn->ExecParams("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND "
+                         "active_pid IS NOT NULL",
+                         params));
+    if (postgres::RowCount(r) == 0) return absl::OkStatus();
+    const std::string pid(postgres::GetValue(r, 0, 0).value_or(""));
+    if (attempt == 0) {
+      log->warn("slot {} is streaming to PID {}, a previous holder of this flow; ending it",
+                source.slot, pid);
+    }
+    const std::vector<std::optional<std::string>> pid_param = {pid};
+    (void)conn->ExecParams("SELECT pg_terminate_backend($1::int)", pid_param);
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("slot ", source.slot, " is still in use by another process after 10 s"));
+}
+
+absl::Duration LeaseTtl(const store::EnvLookup& env) {
+  absl::Duration ttl = absl::Seconds(15);
+  if (auto text = env("DUCTSTREAM_WORKER_LEASE_TTL"); text.has_value() && !text->empty()) {
+    absl::Duration parsed;
+    if (absl::ParseDuration(*text, &parsed) && parsed >= absl::Milliseconds(300)) ttl = parsed;
+  }
+  return ttl;
+}
+
+// -flow-id: the flow comes from the control store, runs under its lease, and stops when the
+// lease ends (paused, stopped, deleted, or taken over).
+absl::Status RunControlledFlow(const WorkerFlags& flags, const std::atomic<bool>& stop,
+                               const store::EnvLookup& env) {
+  auto log = base::GetLogger("worker");
+  DS_ASSIGN_OR_RETURN(control::StateDatabase where, control::SelectStateDatabase(env));
+  DS_ASSIGN_OR_RETURN(auto control_store, control::OpenControlStore(where));
+  auto record = control_store->GetFlow(flags.flow_id);
+  if (absl::IsNotFound(record.status())) {
+    return absl::InvalidArgumentError(absl::StrCat("-flow-id: flow \"", flags.flow_id,
+                                                   "\" does not exist in the control store ",
+                                                   where.description));
+  }
+  DS_RETURN_IF_ERROR(record.status());
+  if (record->state != control::FlowState::kRunning) {
+    return LeaseOutcome(absl::FailedPreconditionError(
+        absl::StrCat("flow \"", flags.flow_id, "\" is ", control::FlowStateName(record->state),
+                     ", not running: start or resume it first (ductstream-admin flow start|resume ",
+                     flags.flow_id, ")")));
+  }
+  DS_ASSIGN_OR_RETURN(PreparedFlow prepared, PrepareDefinition(record->definition, flags, env));
+  prepared.pipeline.flow = FlowId(flags.flow_id);
+
+  const absl::Duration ttl = LeaseTtl(env);
+  auto acquired =
+      control_store->AcquireLease(flags.flow_id, record->generation, LeaseHolderName(), ttl);
+  if (!acquired.ok()) {
+    return absl::IsFailedPrecondition(acquired.status()) || absl::IsUnavailable(acquired.status())
+               ? LeaseOutcome(acquired.status())
+               : acquired.status();
+  }
+  const control::Lease lease = *acquired;
+  log->info("flow {}: lease {} (token {}) for generation {}", flags.flow_id, lease.holder,
+            lease.token, lease.generation);
+  absl::Status run = [&]() -> absl::Status {
+    DS_ASSIGN_OR_RETURN(auto checkpoints, control::OpenCheckpointStore(where));
+    DS_RETURN_IF_ERROR(checkpoints->Fence(FlowId(flags.flow_id), lease.token));
+    DS_RETURN_IF_ERROR(TakeOverSlot(prepared.source));
+    prepared.pipeline.generation = lease.token;
+
+    // The lease keeper renews every ttl/3 and stops the pipeline when the lease ends, or when it
+    // could not be renewed for a whole ttl (another worker may hold the flow by then).
+    std::atomic<bool> stop_all{false};
+    std::atomic<bool> done{false};
+    absl::Status lost;
+    absl::Mutex lost_mu;
+    std::thread keeper([&] {
+      absl::Time last_renewed = absl::Now();
+      while (!done.load()) {
+        for (absl::Time next = absl::Now() + ttl / 3; absl::Now() < next && !done.load();) {
+          if (stop.load()) stop_all.store(true);
+          absl::SleepFor(absl::Milliseconds(50));
+        }
+        if (done.load()) break;
+        absl::Status renewed = control_store->RenewLease(flags.flow_id, lease, ttl);
+        if (renewed.ok()) {
+          last_renewed = absl::Now();
+          continue;
+        }
+        if (absl::IsAborted(renewed) || absl::Now() - last_renewed > ttl) {
+          log->warn("flow {}: {}; stopping", flags.flow_id, renewed.ToString());
+          absl::MutexLock l(&lost_mu);
+          lost = LeaseOutcome(absl::AbortedError(renewed.message()));
+          stop_all.store(true);
+          break;
+        }
+        log->warn("flow {}: renewing the lease failed ({}); retrying", flags.flow_id,
+                  renewed.ToString());
+      }
+    });
+    absl::Status status =
+        RunPrepared(std::move(prepared), checkpoints.get(), where.description, stop_all);
+    done.store(true);
+    keeper.join();
+    absl::MutexLock l(&lost_mu);
+    if (!lost.ok()) return lost;
+    return status;
+  }();
+  if (absl::Status released = control_store->ReleaseLease(flags.flow_id, lease); !released.ok()) {
+    log->warn("flow {}: releasing the lease: {}", flags.flow_id, released.ToString());
+  }
+  return run;
+}
+
+}  // namespace
+
+bool IsLeaseOutcome(const absl::Status& status) {
+  return status.GetPayload(kLeasePayload).has_value() ||
+         (absl::IsAborted(status) && absl::StrContains(status.message(), "fenced"));
+}
+
+absl::Status RunWorker(const WorkerFlags& flags, const std::atomic<bool>& stop) {
+  if (!flags.flow_id.empty() && flags.flow_file.empty()) {
+    return RunControlledFlow(flags, stop, store::ProcessEnv());
+  }
   DS_ASSIGN_OR_RETURN(PreparedFlow prepared, PrepareFlow(flags));
   DS_ASSIGN_OR_RETURN(store::OpenedCheckpointStore checkpoints,
                       store::OpenCheckpointStoreFromEnv(store::DefaultCheckpointBackend::kSqlite));
-  log->info("flow {} ({} destination{}), checkpoints: {}", prepared.pipeline.flow.value(),
-            prepared.destinations.size(), prepared.destinations.size() == 1 ? "" : "s",
-            checkpoints.description);
-  runner::Pipeline pipeline(std::move(prepared.pipeline), std::move(prepared.destinations),
-                            checkpoints.store.get());
-  absl::Status status = pipeline.Run(stop);
-  const auto& stats = pipeline.stats();
-  log->info("flow {}: {} rows in {} batches written, checkpoint {}, {} reconnects",
-            prepared.definition.name, stats.rows_written.load(), stats.batches_written.load(),
-            Lsn(stats.persisted_lsn.load()).ToString(), stats.reconnects.load());
-  return status;
+  return RunPrepared(std::move(prepared), checkpoints.store.get(), checkpoints.description, stop);
 }
 
 }  // namespace ductstream::worker

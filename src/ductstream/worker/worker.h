@@ -1,6 +1,7 @@
 #pragma once
 
-// ductstream-worker: runs one flow's data path (SPEC.md §2.2) from a flow definition file.
+// ductstream-worker: runs one flow's data path (SPEC.md §2.2), from a flow definition file or
+// from the control store under the flow's lease.
 
 #include <atomic>
 #include <memory>
@@ -40,11 +41,26 @@ struct PreparedFlow {
 absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags,
                                          const store::EnvLookup& env = store::ProcessEnv());
 
+/// PrepareFlow for a definition already in hand (the control store's): validation, source
+/// options, pipeline settings and destinations.
+absl::StatusOr<PreparedFlow> PrepareDefinition(flow::FlowDefinition definition,
+                                               const WorkerFlags& flags,
+                                               const store::EnvLookup& env = store::ProcessEnv());
+
 /// Builds the destinations of a validated flow (only connectors in this build).
 absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinations(
     const flow::FlowDefinition& flow);
 
-/// Runs the flow until `stop` (graceful), max-empty-reads, or a fatal error.
+/// Runs the flow until `stop` (graceful), max-empty-reads, or a fatal error. With -flow-id the
+/// flow is read from the control store (DUCTSTREAM_POSTGRES_DSN, else the local SQLite file) and
+/// run under its lease: FailedPrecondition when it is not running, Unavailable when another
+/// worker holds it, Aborted when the lease ends or is taken over while running (the worker was
+/// fenced; the caller should exit).
 absl::Status RunWorker(const WorkerFlags& flags, const std::atomic<bool>& stop);
+
+/// Whether a RunWorker error is about the flow's lease (not running, held by another worker,
+/// fenced) rather than a failure of the flow: the supervisor retries those without counting them
+/// as crashes. ductstream-worker exits with status 3 for them.
+bool IsLeaseOutcome(const absl::Status& status);
 
 }  // namespace ductstream::worker

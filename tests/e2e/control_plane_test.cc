@@ -82,6 +82,7 @@ class ControlPlaneTest : public testing::PostgresTest {
 
   void TearDown() override {
     StopServer();
+    if (getenv("DS_DEBUG_SERVER_LOG")) std::cerr << ReadFile((dir_ / "server.log").string());
     if (sql_ != nullptr) {
       (void)sql_->Exec(absl::StrCat(
           "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '",
@@ -131,8 +132,14 @@ class ControlPlaneTest : public testing::PostgresTest {
         testing::BackgroundProcess::Spawn({DS_SERVER_BIN}, env_, (dir_ / "server.log").string());
     ASSERT_TRUE(p.ok()) << p.status();
     server_ = std::move(*p);
-    channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
+    // The server takes a moment to listen: retry the connection quickly rather than with
+    // gRPC's default backoff (1 s, growing).
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port_),
+                                         grpc::InsecureChannelCredentials(), args);
     flows_ = v1::FlowService::NewStub(channel_);
     checkpoints_ = v1::CheckpointService::NewStub(channel_);
     ASSERT_TRUE(WaitFor(

@@ -366,6 +366,44 @@ TEST_F(ControlPlaneTest, TwoWorkersForOneFlowExactlyOneProgresses) {
   EXPECT_TRUE(absl::StrContains(winner_log, "paused")) << winner_log;
 }
 
+TEST_F(ControlPlaneTest, CrashedWorkersAreRestartedAndRepeatedFailuresFailTheFlow) {
+  StartServer(/*postgres_control=*/false);
+  v1::Flow created;
+  ASSERT_TRUE(Create(FileFlow("crashy"), /*start=*/true, &created).ok());
+  ASSERT_TRUE(WaitFor([&] { return SlotActive(); }, absl::Seconds(30)));
+  InsertRows(1, 20);
+  ExpectDelivered("before the crash");
+  // kill -9 the worker: the supervisor starts another, which resumes from the checkpoint.
+  auto killed = testing::RunCommand({"pkill", "-9", "-f", "ductstream-worker -flow-id crashy"});
+  ASSERT_TRUE(killed.ok() && killed->exit_code == 0) << "no worker process found";
+  InsertRows(21, 40);
+  ExpectDelivered("after kill -9 of the worker");
+  EXPECT_EQ(Get("crashy").state(), v1::FLOW_STATE_RUNNING);
+
+  // A flow whose worker fails every time (its slot does not exist and may not be created) is
+  // marked failed after repeated attempts, with the worker's error as the reason.
+  v1::Flow broken = FileFlow("broken");
+  (*broken.mutable_source()->mutable_options())["slot"] = "no_such_slot";
+  (*broken.mutable_source()->mutable_options())["create_slot"] = "false";
+  ASSERT_TRUE(Create(broken, /*start=*/true, &created).ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return Get("broken").state() == v1::FLOW_STATE_FAILED; }, absl::Seconds(90)))
+      << "state " << v1::FlowState_Name(Get("broken").state()) << "\n"
+      << ReadFile((dir_ / "server.log").string());
+  const v1::Flow failed = Get("broken");
+  EXPECT_TRUE(absl::StrContains(failed.failure_reason(), "no_such_slot"))
+      << failed.failure_reason();
+  EXPECT_TRUE(absl::StrContains(failed.failure_reason(), "consecutive failures"))
+      << failed.failure_reason();
+  // The healthy flow was not disturbed; a failed flow can be started again.
+  EXPECT_EQ(Get("crashy").state(), v1::FLOW_STATE_RUNNING);
+  v1::Flow restarted;
+  ASSERT_TRUE(
+      Call<v1::StartFlowRequest>(&v1::FlowService::Stub::StartFlow, "broken", &restarted).ok());
+  EXPECT_EQ(restarted.state(), v1::FLOW_STATE_RUNNING);
+  EXPECT_EQ(restarted.failure_reason(), "");
+}
+
 TEST_F(ControlPlaneTest, BadRequestsGetClearErrors) {
   StartServer(/*postgres_control=*/false);  // the embedded SQLite store
   v1::Flow out;
@@ -398,6 +436,19 @@ TEST_F(ControlPlaneTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Call<v1::GetFlowRequest>(&v1::FlowService::Stub::GetFlow, "ghost", &out).error_code(),
             grpc::StatusCode::NOT_FOUND);
 
+  // Updates keep unset fields and are refused while the flow runs.
+  {
+    grpc::ClientContext uctx;
+    v1::UpdateFlowRequest update;
+    update.mutable_flow()->set_id("f");
+    update.mutable_flow()->set_name("renamed");
+    v1::Flow updated;
+    grpc::Status us = flows_->UpdateFlow(&uctx, update, &updated);
+    ASSERT_TRUE(us.ok()) << us.error_message();
+    EXPECT_EQ(updated.name(), "renamed");
+    EXPECT_EQ(updated.wire_format(), v1::WIRE_FORMAT_JSON) << "unset fields keep their values";
+    EXPECT_EQ(updated.destinations_size(), 1);
+  }
   // Listing pages through every flow.
   grpc::ClientContext ctx;
   v1::ListFlowsRequest list;

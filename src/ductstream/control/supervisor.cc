@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "ductstream/base/logging.h"
 
@@ -63,14 +64,16 @@ std::string Supervisor::LogPath(const std::string& id) const {
 }
 
 std::string Supervisor::LastErrorLine(const std::string& id) const {
+  // Log lines read "<time> <level> [<module>] <message>" (base/logging.h).
   std::ifstream in(LogPath(id));
   std::string line, last;
   while (std::getline(in, line)) {
-    if (absl::StrContains(line, "[error]") || absl::StrContains(line, "[critical]")) last = line;
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (words.size() < 3 || (words[1] != "error" && words[1] != "critical")) continue;
+    const size_t tag = line.find("] ");
+    last = tag == std::string::npos ? line : line.substr(tag + 2);
   }
-  // Drop spdlog's "[time] [module] [error] " prefix.
-  if (size_t at = last.find("[error] "); at != std::string::npos) last = last.substr(at + 8);
-  return last;
+  return last.empty() ? "no error logged (see the worker log)" : last;
 }
 
 void Supervisor::Loop() {

@@ -345,6 +345,12 @@ TEST_F(AdminCliTest, GrpcurlReflectionAndExampleScript) {
   ASSERT_EQ(methods.exit_code, 0) << methods.err;
   EXPECT_TRUE(absl::StrContains(methods.out, "ductstream.v1.FlowService.PauseFlow")) << methods.out;
 
+  // The standard health service answers SERVING (also without a token: probes need none).
+  testing::CommandResult health =
+      Run({DS_GRPCURL, "-plaintext", endpoint_, "grpc.health.v1.Health/Check"});
+  ASSERT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_TRUE(absl::StrContains(health.out, "SERVING")) << health.out;
+
   // The documented example, with its environment overrides.
   const std::string script = testing::SourceDir() + "/examples/grpc/create_flow.sh";
   testing::CommandResult r = Run(

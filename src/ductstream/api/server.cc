@@ -2,7 +2,6 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ductstream/api/health.h"
 #include "ductstream/api/services.h"
 #include "ductstream/base/logging.h"
 #include "ductstream/base/status.h"
@@ -131,7 +131,7 @@ absl::Status RunServer(const ServerConfig& config, const std::atomic<bool>& stop
   ductstream::v1::DDLService::Service ddl;
   ductstream::v1::StreamService::Service streams;
 
-  grpc::EnableDefaultHealthCheckService(true);
+  HealthService health({"ductstream.v1.FlowService", "ductstream.v1.CheckpointService"});
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -148,6 +148,7 @@ absl::Status RunServer(const ServerConfig& config, const std::atomic<bool>& stop
   if (checkpoint_service) builder.RegisterService(checkpoint_service.get());
   builder.RegisterService(&ddl);
   builder.RegisterService(&streams);
+  builder.RegisterService(&health);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -165,7 +166,7 @@ absl::Status RunServer(const ServerConfig& config, const std::atomic<bool>& stop
   while (!stop.load()) absl::SleepFor(absl::Milliseconds(100));
 
   log->info("shutting down: finishing calls in flight, then stopping workers");
-  if (auto* health = server->GetHealthCheckService()) health->SetServingStatus(false);
+  health.SetNotServing();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   if (supervisor) supervisor->Shutdown();
   log->info("stopped");

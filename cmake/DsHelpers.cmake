@@ -23,11 +23,14 @@ function(ds_cc_binary)
 endfunction()
 
 # ds_cc_test(NAME <exe> SRCS <files...> DEPS <targets...> LABELS <labels...>
-#            [NEEDS_POSTGRES] [ENVIRONMENT <K=V...>] [TIMEOUT <s>])
+#            [NEEDS_POSTGRES] [NEEDS_S3] [NEEDS_KAFKA] [ENVIRONMENT <K=V...>] [TIMEOUT <s>])
 # One gtest binary; every TEST becomes its own ctest entry (discovered just before it runs, so
-# nothing executes at build time). NEEDS_POSTGRES attaches the shared PostgreSQL sandbox fixture.
+# nothing executes at build time). NEEDS_POSTGRES attaches the shared PostgreSQL sandbox fixture;
+# NEEDS_S3 the shared S3 sandbox (scripts/s3-sandbox), whose state file the test finds in
+# DS_S3_SANDBOX_STATE; NEEDS_KAFKA the shared Kafka broker (scripts/kafka-sandbox), whose state
+# file the test finds in DS_KAFKA_SANDBOX_STATE.
 function(ds_cc_test)
-  cmake_parse_arguments(A "NEEDS_POSTGRES" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENVIRONMENT" ${ARGN})
+  cmake_parse_arguments(A "NEEDS_POSTGRES;NEEDS_S3;NEEDS_KAFKA" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENVIRONMENT" ${ARGN})
   add_executable(${A_NAME} ${A_SRCS})
   target_compile_options(${A_NAME} PRIVATE ${DS_WARNING_FLAGS})
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS} ds::testing_main GTest::gtest GTest::gmock)
@@ -37,8 +40,24 @@ function(ds_cc_test)
   # Paths the tests need (source dir, sandbox state file, python) are compiled into ds::testing,
   # so a test binary behaves the same under ctest and when run by hand.
   set(_props LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
+  # One FIXTURES_REQUIRED list: the property given twice would keep only the last.
+  set(_fixtures)
   if(A_NEEDS_POSTGRES)
-    list(APPEND _props FIXTURES_REQUIRED postgres)
+    list(APPEND _fixtures postgres)
+  endif()
+  if(A_NEEDS_S3)
+    list(APPEND _fixtures s3)
+    target_compile_definitions(${A_NAME} PRIVATE
+      DS_S3_SANDBOX_STATE="${PROJECT_BINARY_DIR}/s3-sandbox.state")
+  endif()
+  if(A_NEEDS_KAFKA)
+    list(APPEND _fixtures kafka)
+    target_compile_definitions(${A_NAME} PRIVATE
+      DS_KAFKA_SANDBOX_STATE="${PROJECT_BINARY_DIR}/kafka-sandbox.state")
+  endif()
+  list(LENGTH _fixtures _fixture_count)
+  if(_fixture_count EQUAL 1)
+    list(APPEND _props FIXTURES_REQUIRED ${_fixtures})
   endif()
   if(A_ENVIRONMENT)
     list(APPEND _props ENVIRONMENT "${A_ENVIRONMENT}")
@@ -47,6 +66,17 @@ function(ds_cc_test)
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
     PROPERTIES ${_props})
+  if(_fixture_count GREATER 1)
+    # gtest_discover_tests flattens a list-valued property ("postgres;kafka" would become a
+    # property named kafka), so several fixtures are set by a script that ctest includes after
+    # the discovered tests (TEST_LIST: ${A_NAME}_TESTS).
+    set(_script "${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}_fixtures.cmake")
+    file(WRITE "${_script}"
+      "if(DEFINED ${A_NAME}_TESTS)\n"
+      "  set_tests_properties(\${${A_NAME}_TESTS} PROPERTIES FIXTURES_REQUIRED \"${_fixtures}\")\n"
+      "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${_script}")
+  endif()
 endfunction()
 
 # ds_proto_library(NAME <name> PROTOS <paths relative to ROOT> [GRPC] [ROOT <dir>] DEPS <targets>)

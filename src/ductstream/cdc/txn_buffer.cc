@@ -26,6 +26,10 @@ struct SpillHeader {
 // of a few hundred bytes, which the default 4 KiB buffer turns into a system call per page.
 constexpr size_t kSpillIoBuffer = 256 << 10;
 
+// Message blocks: 1 MiB, smaller under a small memory limit so that a block is a fraction of it.
+constexpr int64_t kMaxBlockBytes = 1 << 20;
+constexpr int64_t kMinBlockBytes = 256;
+
 absl::Status IoError(absl::string_view what) {
   return absl::InternalError(
       absl::StrCat("streamed-transaction spill file: ", what, ": ", std::strerror(errno)));
@@ -56,8 +60,11 @@ absl::StatusOr<Xid> StreamedMessageXid(absl::string_view message) {
   return Xid((uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]);
 }
 
-TxnBuffer::TxnBuffer(int64_t memory_limit, std::string spill_dir)
-    : memory_limit_(memory_limit), spill_dir_(std::move(spill_dir)) {
+TxnBuffer::TxnBuffer(int64_t memory_limit, std::string spill_dir, arrow::MemoryPool* pool)
+    : memory_limit_(memory_limit),
+      block_bytes_(std::clamp(memory_limit / 16, kMinBlockBytes, kMaxBlockBytes)),
+      spill_dir_(std::move(spill_dir)),
+      pool_(pool) {
   if (spill_dir_.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     spill_dir_ = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
@@ -66,21 +73,43 @@ TxnBuffer::TxnBuffer(int64_t memory_limit, std::string spill_dir)
 
 TxnBuffer::~TxnBuffer() { Clear(); }
 
-// What one buffered message really holds: the entry in the vector, the message's heap block
-// (with the allocator's header) and its bytes.
-int64_t TxnBuffer::EntryBytes(const Entry& e) {
-  return static_cast<int64_t>(sizeof(Entry) + 16 + e.message.size());
+void TxnBuffer::Account(Txn& txn, int64_t delta) {
+  txn.memory_bytes += delta;
+  memory_bytes_ += delta;
+}
+
+absl::Status TxnBuffer::Store(Txn& txn, Lsn lsn, Xid xid, absl::string_view message) {
+  const auto length = static_cast<int64_t>(message.size());
+  if (txn.blocks.empty() || txn.block_used + length > txn.blocks.back()->size()) {
+    // A message larger than a block gets a block of its own.
+    auto block = arrow::AllocateBuffer(std::max(block_bytes_, length), pool_);
+    if (!block.ok()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("streamed-transaction buffer: cannot allocate ",
+                       std::max(block_bytes_, length), " bytes: ", block.status().ToString()));
+    }
+    Account(txn, (*block)->capacity());
+    txn.blocks.push_back(std::move(*block));
+    txn.block_used = 0;
+  }
+  std::memcpy(txn.blocks.back()->mutable_data() + txn.block_used, message.data(), message.size());
+  const size_t capacity = txn.entries.capacity();
+  txn.entries.push_back(Entry{lsn.value(), xid.value(), static_cast<uint32_t>(length),
+                              static_cast<uint32_t>(txn.blocks.size() - 1),
+                              static_cast<uint32_t>(txn.block_used)});
+  Account(txn, static_cast<int64_t>((txn.entries.capacity() - capacity) * sizeof(Entry)));
+  txn.block_used += length;
+  return absl::OkStatus();
 }
 
 absl::Status TxnBuffer::Append(Xid top, Lsn lsn, absl::string_view message) {
   DS_ASSIGN_OR_RETURN(Xid xid, StreamedMessageXid(message));
+  if (message.size() > UINT32_MAX) {
+    return absl::InvalidArgumentError("streamed pgoutput message larger than 4 GiB");
+  }
   auto& slot = txns_[top.value()];
   if (!slot) slot = std::make_unique<Txn>();
-  Txn& txn = *slot;
-  txn.entries.push_back(Entry{lsn.value(), xid.value(), std::string(message)});
-  const int64_t size = EntryBytes(txn.entries.back());
-  txn.memory_bytes += size;
-  memory_bytes_ += size;
+  DS_RETURN_IF_ERROR(Store(*slot, lsn, xid, message));
   if (memory_bytes_ > memory_limit_) return SpillLargest();
   return absl::OkStatus();
 }
@@ -93,8 +122,19 @@ absl::Status TxnBuffer::SpillLargest() {
   return largest != nullptr ? Spill(*largest) : absl::OkStatus();
 }
 
+void TxnBuffer::ReleaseMemory(Txn& txn) {
+  txn.entries.clear();
+  txn.entries.shrink_to_fit();
+  txn.blocks.clear();
+  txn.block_used = 0;
+  Account(txn, -txn.memory_bytes);
+}
+
 absl::Status TxnBuffer::Spill(Txn& txn) {
-  if (txn.entries.empty()) return absl::OkStatus();
+  if (txn.entries.empty()) {
+    ReleaseMemory(txn);  // blocks left by aborted subtransactions: nothing to write
+    return absl::OkStatus();
+  }
   if (txn.spill == nullptr) {
     std::string path = absl::StrCat(spill_dir_, "/ductstream-spill-XXXXXX");
     const int fd = ::mkstemp(path.data());
@@ -108,17 +148,14 @@ absl::Status TxnBuffer::Spill(Txn& txn) {
     std::setvbuf(txn.spill, nullptr, _IOFBF, kSpillIoBuffer);
   }
   for (const Entry& e : txn.entries) {
-    SpillHeader h{e.lsn, e.xid, static_cast<uint32_t>(e.message.size())};
+    SpillHeader h{e.lsn, e.xid, e.length};
     if (std::fwrite(&h, sizeof h, 1, txn.spill) != 1 ||
-        std::fwrite(e.message.data(), 1, e.message.size(), txn.spill) != e.message.size()) {
+        std::fwrite(txn.message(e).data(), 1, e.length, txn.spill) != e.length) {
       return IoError(absl::StrCat("write to a file in ", spill_dir_));
     }
-    spilled_bytes_total_ += static_cast<int64_t>(sizeof h + e.message.size());
+    spilled_bytes_total_ += static_cast<int64_t>(sizeof h + e.length);
   }
-  txn.entries.clear();
-  txn.entries.shrink_to_fit();
-  memory_bytes_ -= txn.memory_bytes;
-  txn.memory_bytes = 0;
+  ReleaseMemory(txn);
   return absl::OkStatus();
 }
 
@@ -131,13 +168,11 @@ absl::Status TxnBuffer::Abort(Xid top, Xid sub) {
   }
   Txn& txn = *it->second;
   txn.aborted_subxacts.insert(sub.value());
-  const auto removed = std::remove_if(txn.entries.begin(), txn.entries.end(),
-                                      [&](const Entry& e) { return e.xid == sub.value(); });
-  int64_t freed = 0;
-  for (auto e = removed; e != txn.entries.end(); ++e) freed += EntryBytes(*e);
-  txn.entries.erase(removed, txn.entries.end());
-  txn.memory_bytes -= freed;
-  memory_bytes_ -= freed;
+  // The messages' bytes stay in their blocks (still counted) until the transaction's memory is
+  // released; aborted subtransactions are rare.
+  txn.entries.erase(std::remove_if(txn.entries.begin(), txn.entries.end(),
+                                   [&](const Entry& e) { return e.xid == sub.value(); }),
+                    txn.entries.end());
   return absl::OkStatus();
 }
 
@@ -168,14 +203,16 @@ absl::Status TxnBuffer::Commit(Xid top, const Visitor& visit) {
     }
     if (status.ok() && std::ferror(txn.spill)) status = IoError("read");
   }
-  for (Entry& e : txn.entries) {
+  // Aborted subtransactions were already removed from the entries. Each block is released once
+  // its last message is decoded, so memory shrinks as the replay's batches grow.
+  size_t released = 0;  // blocks before this one are released
+  for (const Entry& e : txn.entries) {
     if (!status.ok()) break;
-    status = visit(Lsn(e.lsn), e.message);  // aborted subtransactions were already removed
-    // Each message is released once decoded, so memory shrinks as the replay's batches grow.
-    const int64_t size = EntryBytes(e) - static_cast<int64_t>(sizeof(Entry));
-    std::string().swap(e.message);
-    txn.memory_bytes -= size;
-    memory_bytes_ -= size;
+    for (; released < e.block; ++released) {
+      Account(txn, -txn.blocks[released]->capacity());
+      txn.blocks[released].reset();
+    }
+    status = visit(Lsn(e.lsn), txn.message(e));
   }
   Forget(top.value());
   return status;

@@ -101,11 +101,13 @@ TEST(TxnBufferTest, SpilledTransactionReplaysWithNothingInMemory) {
   EXPECT_EQ(buffer.memory_bytes(), 0);
 }
 
-TEST(TxnBufferTest, InMemoryReplayReleasesEachMessage) {
+TEST(TxnBufferTest, InMemoryReplayReleasesMemoryAsItGoes) {
   TxnBuffer buffer(1 << 20, "");
-  for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(7, std::string(1000, 'x'))).ok());
+  // Messages larger than a block (1/16 of the limit) each have a block of their own.
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(7, std::string(100000, 'x'))).ok());
   }
+  ASSERT_GT(buffer.memory_bytes(), 8 * 100000);
   std::vector<int64_t> memory;
   ASSERT_TRUE(buffer
                   .Commit(Xid(7),
@@ -114,10 +116,37 @@ TEST(TxnBufferTest, InMemoryReplayReleasesEachMessage) {
                             return absl::OkStatus();
                           })
                   .ok());
-  ASSERT_EQ(memory.size(), 10u);
+  ASSERT_EQ(memory.size(), 8u);
   for (size_t k = 1; k < memory.size(); ++k) EXPECT_LT(memory[k], memory[k - 1]) << k;
   EXPECT_EQ(buffer.spilled_bytes_total(), 0);
   EXPECT_EQ(buffer.memory_bytes(), 0);
+}
+
+TEST(TxnBufferTest, MemoryStaysNearTheLimit) {
+  constexpr int64_t kLimit = 64 << 10;
+  TxnBuffer buffer(kLimit, "");
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(7, std::string(200, 'y'))).ok());
+    ASSERT_LE(buffer.memory_bytes(), kLimit);  // a spill follows any append past the limit
+  }
+  EXPECT_GT(buffer.spilled_bytes_total(), 20000 * 200);
+}
+
+// Regression: the bytes of an aborted subtransaction stay counted until released; a transaction
+// left with only those must still give its memory back when it is the one chosen to spill.
+TEST(TxnBufferTest, AbortedSubtransactionMemoryIsReleasedBySpilling) {
+  constexpr int64_t kLimit = 64 << 10;
+  TxnBuffer buffer(kLimit, "");
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(buffer.Append(Xid(7), Lsn(i), Insert(8, std::string(200, 'a'))).ok());
+  }
+  ASSERT_TRUE(buffer.Abort(Xid(7), Xid(8)).ok());
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(buffer.Append(Xid(9), Lsn(1000 + i), Insert(9, std::string(200, 'b'))).ok());
+    ASSERT_LE(buffer.memory_bytes(), kLimit);
+  }
+  EXPECT_TRUE(Drain(buffer, Xid(7)).empty());
+  EXPECT_EQ(Drain(buffer, Xid(9)).size(), 2000u);
 }
 
 TEST(TxnBufferTest, RejectsNonDataMessages) {

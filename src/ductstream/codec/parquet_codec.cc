@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include <arrow/io/memory.h>
+#include <arrow/io/interfaces.h>
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/util/compression.h>
 #include <arrow/util/key_value_metadata.h>

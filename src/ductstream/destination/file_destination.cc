@@ -12,9 +12,6 @@
 #include <string>
 
 #include <arrow/io/interfaces.h>
-#include <arrow/memory_pool.h>  // TEMP-RSS
-#include <malloc.h>             // TEMP-RSS
-#include <fstream>              // TEMP-RSS
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -141,21 +138,7 @@ class FileDestination final : public runner::Destination {
 
   const std::string& name() const override { return config_.name; }
 
-  static void Probe(const char* what, int64_t extra) {  // TEMP-RSS
-    auto* pool = arrow::default_memory_pool();
-    struct mallinfo2 mi = mallinfo2();
-    std::ifstream st("/proc/self/status");
-    std::string line, rss;
-    while (std::getline(st, line))
-      if (line.rfind("VmRSS", 0) == 0) rss = line.substr(6);
-    std::fprintf(stderr,
-                 "PROBE %s extra=%lld pool=%lld poolmax=%lld glibc_used=%zu glibc_free=%zu "
-                 "mmap=%zu rss=%s\n",
-                 what, (long long)extra, (long long)pool->bytes_allocated(),
-                 (long long)pool->max_memory(), mi.uordblks, mi.fordblks, mi.hblkhd, rss.c_str());
-  }
   absl::Status Write(const cdc::ChangeBatch& batch) override {
-    Probe("write-start", batch.bytes);  // TEMP-RSS
     std::set<std::string> dirs;
     for (const cdc::RelationChanges& changes : batch.relations) {
       const std::string relative = FileDestinationPath(changes, config_.format);
@@ -187,7 +170,6 @@ class FileDestination final : public runner::Destination {
           }));
     }
     for (const std::string& dir : dirs) DS_RETURN_IF_ERROR(SyncDirectory(dir));
-    Probe("written", 0);  // TEMP-RSS
     return absl::OkStatus();
   }
 

@@ -9,6 +9,8 @@
 // batches that start at the same changes (see cdc/batch_builder.h), so it overwrites the files
 // it re-creates instead of duplicating their rows. Each file is written to a temporary name,
 // fsync'ed, renamed into place and its directory fsync'ed: a batch is durable when Write returns.
+// Parquet is streamed to the temporary file as it is encoded (codec/parquet_codec.h), so writing
+// a batch costs a few pages of memory on top of the batch itself, not a copy of the whole file.
 
 #include <memory>
 #include <string>

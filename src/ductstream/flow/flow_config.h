@@ -120,10 +120,14 @@ struct PostgresSourceOptions {
   absl::Duration heartbeat_interval = absl::ZeroDuration();
   ToastFill toast_fill = ToastFill::kNone;
   int64_t toast_cache_bytes = int64_t{64} << 20;
-  int64_t max_batch_bytes = int64_t{32} << 20;
-  int64_t max_inflight_bytes = int64_t{128} << 20;
+  // The three byte budgets below bound the worker's data memory whatever the transaction size
+  // (DESIGN.md §2 invariant 4); docs/benchmarks.md measures them against one 5M-row transaction.
+  /// Arrow memory of one batch; a larger transaction is cut into several batches.
+  int64_t max_batch_bytes = int64_t{16} << 20;
+  /// Batches built and queued for the writer (the batch being written comes on top).
+  int64_t max_inflight_bytes = int64_t{32} << 20;
   /// Memory for streamed (in-progress) transactions before they spill to disk.
-  int64_t stream_buffer_bytes = int64_t{64} << 20;
+  int64_t stream_buffer_bytes = int64_t{16} << 20;
   /// Empty: $TMPDIR, else /tmp (resolved by the source, not here).
   std::string spill_dir;
   /// pgoutput `binary 'true'`.

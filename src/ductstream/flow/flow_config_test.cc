@@ -324,9 +324,9 @@ TEST(PostgresSourceOptionsTest, Defaults) {
   EXPECT_EQ(o->reconnect_backoff_max, absl::Seconds(30));
   EXPECT_EQ(o->toast_fill, ToastFill::kNone);
   EXPECT_EQ(o->toast_cache_bytes, 64 << 20);
-  EXPECT_EQ(o->max_batch_bytes, 32 << 20);
-  EXPECT_EQ(o->max_inflight_bytes, 128 << 20);
-  EXPECT_EQ(o->stream_buffer_bytes, 64 << 20);
+  EXPECT_EQ(o->max_batch_bytes, 16 << 20);
+  EXPECT_EQ(o->max_inflight_bytes, 32 << 20);
+  EXPECT_EQ(o->stream_buffer_bytes, 16 << 20);
   EXPECT_TRUE(o->create_slot && o->ensure_publication && o->validate_replication && o->binary &&
               o->messages && o->resolve_types && o->ensure_state);
   EXPECT_FALSE(o->emit_empty);

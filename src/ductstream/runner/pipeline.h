@@ -49,8 +49,9 @@ struct SourceSettings {
   bool messages = true;
   int64_t batch_rows = 10000;
   absl::Duration batch_timeout = absl::Seconds(1);
-  int64_t max_batch_bytes = 32 << 20;
-  int64_t stream_buffer_bytes = 64 << 20;
+  // Defaults as in flow/flow_config.h (PostgresSourceOptions).
+  int64_t max_batch_bytes = 16 << 20;
+  int64_t stream_buffer_bytes = 16 << 20;
   std::string spill_dir;
   absl::Duration status_interval = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::ZeroDuration();
@@ -65,8 +66,9 @@ struct PipelineOptions {
   /// Lifecycle generation stamped on every checkpoint write (fencing).
   int64_t generation = 0;
   SourceSettings source;
-  /// Batches queued between the reader and the writer, in bytes.
-  int64_t max_inflight_bytes = 128 << 20;
+  /// Batches queued between the reader and the writer, in bytes (the batch being written is
+  /// not counted).
+  int64_t max_inflight_bytes = 32 << 20;
   /// Stop after this many consecutive batch_timeout periods without data (0 = never).
   int max_empty_reads = 0;
 };

@@ -15,6 +15,8 @@
 #include "ductstream/base/status.h"
 #include "ductstream/control/control_store.h"
 #include "ductstream/destination/file_destination.h"
+#include "ductstream/destination/kafka_destination.h"
+#include "ductstream/destination/s3_destination.h"
 #include "ductstream/postgres/connection.h"
 
 namespace ductstream::worker {
@@ -37,9 +39,27 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
       out.push_back(std::move(dest));
       continue;
     }
+    if (d.type == "kafka" || d.type == "bufstream") {
+      DS_ASSIGN_OR_RETURN(destination::KafkaOptions o, destination::ParseKafkaOptions(d, field));
+      destination::KafkaDestinationConfig config;
+      config.name = d.name;
+      config.type = d.type;
+      config.options = std::move(o);
+      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeKafkaDestination(std::move(config)));
+      out.push_back(std::move(dest));
+      continue;
+    }
+    if (d.type == "s3") {
+      destination::S3DestinationConfig config;
+      config.name = d.name;
+      DS_ASSIGN_OR_RETURN(config.options, destination::ParseS3DestinationOptions(d, field));
+      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeS3Destination(std::move(config)));
+      out.push_back(std::move(dest));
+      continue;
+    }
     return absl::UnimplementedError(
         absl::StrCat(field, ".type: connector \"", d.type,
-                     "\" is not available in this build yet (available: file)"));
+                     "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
   }
   return out;
 }

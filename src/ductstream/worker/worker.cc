@@ -57,9 +57,9 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
       out.push_back(std::move(dest));
       continue;
     }
-    return absl::UnimplementedError(
-        absl::StrCat(field, ".type: connector \"", d.type,
-                     "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
+    return absl::UnimplementedError(absl::StrCat(
+        field, ".type: connector \"", d.type,
+        "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
   }
   return out;
 }

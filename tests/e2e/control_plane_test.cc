@@ -421,6 +421,23 @@ TEST_F(ControlPlaneTest, BadRequestsGetClearErrors) {
   EXPECT_TRUE(absl::StrContains(s.error_message(), "flow.destinations[0].type: required"))
       << s.error_message();
 
+  // Connector options are checked before the flow is stored, naming the field.
+  v1::Flow bad_kafka = FileFlow("bad");
+  bad_kafka.mutable_destinations(0)->set_type(v1::ENDPOINT_TYPE_KAFKA);
+  (*bad_kafka.mutable_destinations(0)->mutable_options())["brokers"] = "localhost:9092";
+  (*bad_kafka.mutable_destinations(0)->mutable_options())["topic"] = "t";
+  (*bad_kafka.mutable_destinations(0)->mutable_options())["message_mode"] = "sometimes";
+  s = Create(bad_kafka, false, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "destinations[0].options.message_mode"))
+      << s.error_message();
+  v1::Flow snowflake = FileFlow("bad");
+  snowflake.mutable_destinations(0)->set_type(v1::ENDPOINT_TYPE_SNOWFLAKE);
+  (*snowflake.mutable_destinations(0)->mutable_options())["dsn"] = "u:p@acct/db/schema";
+  s = Create(snowflake, false, &out);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "not available in this build"))
+      << s.error_message();
+
   // Generated ids, duplicate ids, illegal transitions, unknown flows.
   v1::Flow anonymous = FileFlow("");
   ASSERT_TRUE(Create(anonymous, false, &out).ok());

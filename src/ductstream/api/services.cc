@@ -10,6 +10,7 @@
 #include "ductstream/api/convert.h"
 #include "ductstream/base/logging.h"
 #include "ductstream/base/lsn.h"
+#include "ductstream/worker/worker.h"
 
 namespace ductstream::api {
 namespace {
@@ -89,6 +90,9 @@ grpc::Status FlowServiceImpl::CreateFlow(grpc::ServerContext* context,
   if (absl::Status valid = flow::ValidateFlow(*definition, validation_); !valid.ok()) {
     return ToGrpc(valid);
   }
+  if (absl::Status valid = worker::CheckDestinations(*definition); !valid.ok()) {
+    return ToGrpc(valid);
+  }
   auto created = store_->CreateFlow(*definition);
   if (!created.ok()) return ToGrpc(created.status());
   base::GetLogger("api")->info("flow {} created: {}", created->definition.id,
@@ -128,6 +132,7 @@ grpc::Status FlowServiceImpl::UpdateFlow(grpc::ServerContext* context,
   if (absl::Status valid = flow::ValidateFlow(next, validation_); !valid.ok()) {
     return ToGrpc(valid);
   }
+  if (absl::Status valid = worker::CheckDestinations(next); !valid.ok()) return ToGrpc(valid);
   auto updated = store_->UpdateFlow(next);
   if (!updated.ok()) return ToGrpc(updated.status());
   changed_();

@@ -64,6 +64,33 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
   return out;
 }
 
+absl::Status CheckDestinations(const flow::FlowDefinition& flow) {
+  std::vector<std::string> problems;
+  bool unavailable = false;
+  for (size_t i = 0; i < flow.destinations.size(); ++i) {
+    const flow::Endpoint& d = flow.destinations[i];
+    const std::string field = absl::StrCat("destinations[", i, "]");
+    absl::Status s;
+    if (d.type == "file") {
+      s = flow::ParseFileDestinationOptions(d, field).status();
+    } else if (d.type == "kafka" || d.type == "bufstream") {
+      s = destination::ParseKafkaOptions(d, field).status();
+    } else if (d.type == "s3") {
+      s = destination::ParseS3DestinationOptions(d, field).status();
+    } else {
+      unavailable = true;
+      s = absl::UnimplementedError(absl::StrCat(
+          field, ".type: connector \"", d.type,
+          "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
+    }
+    if (!s.ok()) problems.emplace_back(s.message());
+  }
+  if (problems.empty()) return absl::OkStatus();
+  const std::string message = absl::StrJoin(problems, "; ");
+  return unavailable && problems.size() == 1 ? absl::UnimplementedError(message)
+                                             : absl::InvalidArgumentError(message);
+}
+
 absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::EnvLookup& env) {
   if (!flags.flow_id.empty() && !flags.flow_file.empty()) {
     return absl::InvalidArgumentError(

@@ -51,6 +51,11 @@ absl::StatusOr<PreparedFlow> PrepareDefinition(flow::FlowDefinition definition,
 absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinations(
     const flow::FlowDefinition& flow);
 
+/// Checks every destination's connector options as MakeDestinations will, without building
+/// anything or doing I/O: InvalidArgument naming each bad field, Unimplemented for a connector
+/// this build does not have. The API server calls it before storing a flow.
+absl::Status CheckDestinations(const flow::FlowDefinition& flow);
+
 /// Runs the flow until `stop` (graceful), max-empty-reads, or a fatal error. With -flow-id the
 /// flow is read from the control store (DUCTSTREAM_POSTGRES_DSN, else the local SQLite file) and
 /// run under its lease: FailedPrecondition when it is not running, Unavailable when another

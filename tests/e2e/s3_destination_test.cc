@@ -382,6 +382,9 @@ TEST_F(S3E2eTest, AServerOutageIsRetriedHoldsTheCheckpointAndLosesNothing) {
   ASSERT_TRUE(server.Run("pause").ok());
   const Lsn held = checkpoint();
   ASSERT_TRUE(held.valid());
+  // Until the outage's changes arrive, an idle flow may still advance to keepalive positions
+  // (other tests share the server's WAL); it must never pass the first change written now.
+  const Lsn before_writes = ValueLsn("SELECT pg_current_wal_insert_lsn()");
   WriteChanges("items", 100, 130);
   const Lsn b = ValueLsn("SELECT pg_current_wal_insert_lsn()");
   const bool retried = wait_for([&] { return absl::StrContains(ReadFile(Log()), "retrying in"); },
@@ -398,7 +401,9 @@ TEST_F(S3E2eTest, AServerOutageIsRetriedHoldsTheCheckpointAndLosesNothing) {
       break;
     }
   }
-  EXPECT_EQ(during_checkpoint, held) << "the checkpoint moved while the server was down";
+  EXPECT_LE(during_checkpoint, before_writes)
+      << "the checkpoint passed changes the bucket does not hold (held at " << held.ToString()
+      << " when the server froze)";
   EXPECT_LT(during_confirmed, b) << "PostgreSQL was told of changes the bucket does not hold";
 
   ASSERT_TRUE(

@@ -14,7 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "ductstream/admin/flow_convert.h"
 #include "ductstream/admin/output.h"
 #include "ductstream/base/flags.h"
@@ -42,6 +46,8 @@ constexpr const char* kCommandSummary = R"(Commands:
   checkpoint put -flow-id ID -lsn X/Y
   ddl list [-status pending|approved|rejected|applied|all]
   stream pull -stream S -group G [-max N] [-visibility SECONDS] [-consumer ID]
+  stream ack -stream S -group G -ids 1,2,3
+  stream replay -stream S -group G [-from-lsn X/Y] [-since RFC3339]
   source check -dsn DSN               check a source database directly (no API server)
 
 Flags may be written -flag value, -flag=value or --flag=value, before or after the command.)";
@@ -315,6 +321,59 @@ absl::Status StreamPull(Session& s, const PullFlags& f, bool pretty) {
   return absl::OkStatus();
 }
 
+absl::Status StreamAck(Session& s, const std::string& stream, const std::string& group,
+                       const std::string& ids_text) {
+  v1::StreamAckRequest request;
+  request.set_stream(stream);
+  request.set_consumer_group(group);
+  for (absl::string_view part : absl::StrSplit(ids_text, ',', absl::SkipWhitespace())) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &id) || id <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-ids: \"", part, "\" is not a message id (a comma-separated list, e.g. 1,2,3)"));
+    }
+    request.add_ids(id);
+  }
+  if (request.ids().empty()) return absl::InvalidArgumentError("-ids: no message ids given");
+  v1::StreamAckResponse response;
+  DS_RETURN_IF_ERROR(s.Call("StreamService/Ack", [&](grpc::ClientContext* c) {
+    return s.streams().Ack(c, request, &response);
+  }));
+  return s.Print(response, absl::StrCat("Acked ", response.acked(), " messages\n"));
+}
+
+absl::Status StreamReplay(Session& s, const std::string& stream, const std::string& group,
+                          const std::string& from_lsn, const std::string& since) {
+  v1::StreamReplayRequest request;
+  request.set_stream(stream);
+  request.set_consumer_group(group);
+  if (!from_lsn.empty()) {
+    if (!Lsn::Parse(from_lsn).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-from-lsn: \"", from_lsn, "\" is not an LSN (X/Y, e.g. 0/16B6C50)"));
+    }
+    request.set_from_lsn(from_lsn);
+  }
+  if (!since.empty()) {
+    absl::Time t;
+    std::string problem;
+    if (!absl::ParseTime(absl::RFC3339_full, since, &t, &problem)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-since: \"", since, "\" is not an RFC 3339 time (e.g. 2025-01-01T00:00:00Z)"));
+    }
+    const int64_t micros = absl::ToUnixMicros(t);
+    request.mutable_since()->set_seconds(micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0));
+    request.mutable_since()->set_nanos(
+        static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000 * 1000));
+  }
+  v1::StreamReplayResponse response;
+  DS_RETURN_IF_ERROR(s.Call("StreamService/Replay", [&](grpc::ClientContext* c) {
+    return s.streams().Replay(c, request, &response);
+  }));
+  return s.Print(response, absl::StrCat("Reset ", response.reset(), " deliveries for stream ",
+                                        stream, " group ", group, "\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // source (no server)
 
@@ -518,6 +577,23 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out, std::ostre
       ->capture_default_str();
   pull_cmd->add_option("--consumer", pull.consumer, "consumer id");
   handlers[pull_cmd] = [&] { return finish(StreamPull(session, pull, flags.pretty)); };
+  std::string ack_ids;
+  auto* ack_cmd = stream->add_subcommand("ack", "Acknowledge claimed messages");
+  ack_cmd->add_option("--stream", pull.stream, "stream name")->required();
+  ack_cmd->add_option("--group", pull.group, "consumer group")->required();
+  ack_cmd->add_option("--ids", ack_ids, "message ids, comma-separated (1,2,3)")->required();
+  handlers[ack_cmd] = [&] { return finish(StreamAck(session, pull.stream, pull.group, ack_ids)); };
+  std::string from_lsn;
+  std::string since;
+  auto* replay_cmd = stream->add_subcommand(
+      "replay", "Make a group's messages available again (all, or from an LSN or a time)");
+  replay_cmd->add_option("--stream", pull.stream, "stream name")->required();
+  replay_cmd->add_option("--group", pull.group, "consumer group")->required();
+  replay_cmd->add_option("--from-lsn", from_lsn, "replay events at or after this LSN (X/Y)");
+  replay_cmd->add_option("--since", since, "replay events created at or after this RFC 3339 time");
+  handlers[replay_cmd] = [&] {
+    return finish(StreamReplay(session, pull.stream, pull.group, from_lsn, since));
+  };
 
   // source
   auto* source = app.add_subcommand("source", "Inspect a source PostgreSQL database directly");

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "ductstream/api/health.h"
 #include "ductstream/api/services.h"
+#include "ductstream/api/stream_service.h"
 #include "ductstream/base/logging.h"
 #include "ductstream/base/status.h"
 #include "ductstream/control/control_store.h"
@@ -127,11 +128,14 @@ absl::Status RunServer(const ServerConfig& config, const std::atomic<bool>& stop
     checkpoint_service =
         std::make_unique<CheckpointServiceImpl>(checkpoints.get(), config.api_token);
   }
-  // Registered so that reflection lists them and callers get UNIMPLEMENTED with a clear status.
+  // Registered so that reflection lists it and callers get UNIMPLEMENTED with a clear status.
   ductstream::v1::DDLService::Service ddl;
-  ductstream::v1::StreamService::Service streams;
+  // Over the PostgreSQL control database; UNIMPLEMENTED (saying why) on the embedded SQLite store.
+  StreamServiceImpl streams(where.dialect == store::SqlDialect::kPostgres ? where.target : "",
+                            config.api_token);
 
-  HealthService health({"ductstream.v1.FlowService", "ductstream.v1.CheckpointService"});
+  HealthService health({"ductstream.v1.FlowService", "ductstream.v1.CheckpointService",
+                        "ductstream.v1.StreamService"});
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -156,11 +160,12 @@ absl::Status RunServer(const ServerConfig& config, const std::atomic<bool>& stop
                      " (DUCTSTREAM_GRPC_LISTEN): the address is in use or invalid"));
   }
   log->info(
-      "listening on {} ({}{}), serving FlowService{}, DDLService and StreamService "
+      "listening on {} ({}{}), serving FlowService{}, StreamService{}, DDLService "
       "(unimplemented), reflection, health",
       config.listen, config.tls_cert_file.empty() ? "plaintext" : "TLS",
       config.api_token.empty() ? "" : ", bearer token required",
-      checkpoint_service ? ", CheckpointService" : "");
+      checkpoint_service ? ", CheckpointService" : "",
+      where.dialect == store::SqlDialect::kPostgres ? "" : " (unimplemented: no PostgreSQL)");
   if (supervisor) supervisor->Start();
 
   while (!stop.load()) absl::SleepFor(absl::Milliseconds(100));

@@ -15,7 +15,10 @@
 #include "ductstream/base/status.h"
 #include "ductstream/control/control_store.h"
 #include "ductstream/destination/file_destination.h"
+#include "ductstream/destination/grpc_destination.h"
+#include "ductstream/destination/http_destination.h"
 #include "ductstream/destination/kafka_destination.h"
+#include "ductstream/destination/pgstream_destination.h"
 #include "ductstream/destination/s3_destination.h"
 #include "ductstream/postgres/connection.h"
 
@@ -49,6 +52,15 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
       out.push_back(std::move(dest));
       continue;
     }
+    if (d.type == "pgstream") {
+      destination::PgstreamDestinationConfig config;
+      config.name = d.name;
+      config.flow_id = flow.id.empty() ? flow.name : flow.id;
+      DS_ASSIGN_OR_RETURN(config.options, destination::ParsePgstreamOptions(d, field));
+      DS_ASSIGN_OR_RETURN(auto dest, destination::MakePgstreamDestination(std::move(config)));
+      out.push_back(std::move(dest));
+      continue;
+    }
     if (d.type == "s3") {
       destination::S3DestinationConfig config;
       config.name = d.name;
@@ -57,9 +69,27 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
       out.push_back(std::move(dest));
       continue;
     }
+    if (d.type == "http") {
+      destination::HttpDestinationConfig config;
+      config.name = d.name;
+      DS_ASSIGN_OR_RETURN(config.options, destination::ParseHttpOptions(d, field));
+      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeHttpDestination(std::move(config)));
+      out.push_back(std::move(dest));
+      continue;
+    }
+    if (d.type == "grpc") {
+      destination::GrpcDestinationConfig config;
+      config.name = d.name;
+      if (auto it = d.options.find("flow_id"); it != d.options.end()) config.flow_id = it->second;
+      DS_ASSIGN_OR_RETURN(config.options, destination::ParseGrpcOptions(d, field));
+      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeGrpcDestination(std::move(config)));
+      out.push_back(std::move(dest));
+      continue;
+    }
     return absl::UnimplementedError(absl::StrCat(
         field, ".type: connector \"", d.type,
-        "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
+        "\" is not available in this build yet (available: file, kafka, bufstream, s3, "
+        "http, grpc, pgstream)"));
   }
   return out;
 }
@@ -75,13 +105,20 @@ absl::Status CheckDestinations(const flow::FlowDefinition& flow) {
       s = flow::ParseFileDestinationOptions(d, field).status();
     } else if (d.type == "kafka" || d.type == "bufstream") {
       s = destination::ParseKafkaOptions(d, field).status();
+    } else if (d.type == "pgstream") {
+      s = destination::ParsePgstreamOptions(d, field).status();
     } else if (d.type == "s3") {
       s = destination::ParseS3DestinationOptions(d, field).status();
+    } else if (d.type == "http") {
+      s = destination::ParseHttpOptions(d, field).status();
+    } else if (d.type == "grpc") {
+      s = destination::ParseGrpcOptions(d, field).status();
     } else {
       unavailable = true;
       s = absl::UnimplementedError(absl::StrCat(
           field, ".type: connector \"", d.type,
-          "\" is not available in this build yet (available: file, kafka, bufstream, s3)"));
+          "\" is not available in this build yet (available: file, kafka, bufstream, s3, "
+          "http, grpc, pgstream)"));
     }
     if (!s.ok()) problems.emplace_back(s.message());
   }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -296,6 +297,28 @@ TEST_F(AdminCliTest, FlowLifecycle) {
     EXPECT_TRUE(absl::StrContains(line, rpc) || !absl::StrContains(line, "not implemented by"))
         << line;
   }
+}
+
+// Every shipped example flow is accepted by the server as written: validation (connector types,
+// required options, formats each destination supports) and the CLI's conversion agree with the
+// files. The flows are created, not started: their brokers and buckets are examples.
+TEST_F(AdminCliTest, EveryExampleFlowIsAcceptedAsWritten) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(testing::SourceDir() + "/examples/flows")) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    Json file = Json::parse(ReadFile(entry.path().string()));
+    const Json created = AdminJson({"flow", "create", "-file", entry.path().string(), "-json"});
+    ASSERT_TRUE(created.contains("id")) << created.dump();
+    EXPECT_EQ(created["state"], "FLOW_STATE_CREATED") << created.dump();
+    const std::string type = file["destinations"][0]["type"].get<std::string>();
+    EXPECT_EQ(created["destinations"][0]["type"],
+              absl::StrCat("ENDPOINT_TYPE_", absl::AsciiStrToUpper(type)))
+        << created.dump();
+    ++checked;
+  }
+  EXPECT_GE(checked, 6) << "examples/flows went missing";
 }
 
 TEST_F(AdminCliTest, Checkpoints) {

@@ -9,15 +9,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 
+#include "ductstream/base/status.h"
+#include "ductstream/destination/option_table.h"
+
 namespace ductstream::destination {
 namespace {
 
-using Parser = std::function<std::string(absl::string_view value, GrpcOptions& out)>;
-
-struct GrpcOption {
-  flow::OptionDoc doc;
-  Parser parse;
-};
+using GrpcOption = ConnectorOption<GrpcOptions>;
 
 const std::vector<GrpcOption>& OptionTable() {
   static const auto* table = new std::vector<GrpcOption>{
@@ -84,41 +82,21 @@ const std::vector<GrpcOption>& OptionTable() {
 }  // namespace
 
 std::span<const flow::OptionDoc> GrpcOptionDocs() {
-  static const auto* docs = [] {
-    auto* out = new std::vector<flow::OptionDoc>();
-    for (const GrpcOption& o : OptionTable()) out->push_back(o.doc);
-    return out;
-  }();
+  static const auto* docs = new std::vector<flow::OptionDoc>(OptionDocsOf(OptionTable()));
   return *docs;
 }
 
 absl::StatusOr<GrpcOptions> ParseGrpcOptions(const flow::Endpoint& dest, absl::string_view field) {
   GrpcOptions out;
-  std::vector<std::string> problems;
-  auto problem = [&](absl::string_view key, absl::string_view text) {
-    problems.push_back(absl::StrCat(field, ".options.", key, ": ", text));
-  };
-  const auto& table = OptionTable();
-  for (const auto& [key, value] : dest.options) {
-    if (key == "flow_id") continue;  // injected by the control plane for every connector
-    const GrpcOption* option = nullptr;
-    for (const GrpcOption& o : table) {
-      if (o.doc.name == key) option = &o;
-    }
-    if (option == nullptr) {
-      std::vector<std::string> names;
-      for (const GrpcOption& o : table) names.emplace_back(o.doc.name);
-      problem(key, absl::StrCat("unknown option (expected ", absl::StrJoin(names, ", "), ")"));
-      continue;
-    }
-    if (std::string p = option->parse(value, out); !p.empty()) problem(key, p);
-  }
+  OptionProblems problems(field);
+  auto problem = [&](absl::string_view key, absl::string_view text) { problems.Add(key, text); };
+  ApplyOptions(dest, OptionTable(), out, problems);
   if (dest.options.find("target") == dest.options.end()) problem("target", "required");
   if (!out.ca_file.empty() && !out.tls) problem("ca_file", "needs tls=true");
   if (out.retry.backoff_max < out.retry.backoff_base) {
     problem("backoff_max", "must be at least backoff_base");
   }
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  DS_RETURN_IF_ERROR(problems.ToStatus());
   return out;
 }
 

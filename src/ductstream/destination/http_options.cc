@@ -14,16 +14,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
+#include "ductstream/base/status.h"
+#include "ductstream/destination/option_table.h"
+
 namespace ductstream::destination {
 namespace {
 
 // Parses one option's value into `out`; returns the problem, or "" when the value is good.
-using Parser = std::function<std::string(absl::string_view value, HttpOptions& out)>;
-
-struct HttpOption {
-  flow::OptionDoc doc;
-  Parser parse;
-};
+using HttpOption = ConnectorOption<HttpOptions>;
 
 const std::vector<HttpOption>& OptionTable() {
   static const auto* table = new std::vector<HttpOption>{
@@ -175,40 +173,20 @@ std::string ParsePushFactor(absl::string_view value, double& out) {
 }
 
 std::span<const flow::OptionDoc> HttpOptionDocs() {
-  static const auto* docs = [] {
-    auto* out = new std::vector<flow::OptionDoc>();
-    for (const HttpOption& o : OptionTable()) out->push_back(o.doc);
-    return out;
-  }();
+  static const auto* docs = new std::vector<flow::OptionDoc>(OptionDocsOf(OptionTable()));
   return *docs;
 }
 
 absl::StatusOr<HttpOptions> ParseHttpOptions(const flow::Endpoint& dest, absl::string_view field) {
   HttpOptions out;
-  std::vector<std::string> problems;
-  auto problem = [&](absl::string_view key, absl::string_view text) {
-    problems.push_back(absl::StrCat(field, ".options.", key, ": ", text));
-  };
-  const auto& table = OptionTable();
-  for (const auto& [key, value] : dest.options) {
-    if (key == "flow_id") continue;  // injected by the control plane for every connector
-    const HttpOption* option = nullptr;
-    for (const HttpOption& o : table) {
-      if (o.doc.name == key) option = &o;
-    }
-    if (option == nullptr) {
-      std::vector<std::string> names;
-      for (const HttpOption& o : table) names.emplace_back(o.doc.name);
-      problem(key, absl::StrCat("unknown option (expected ", absl::StrJoin(names, ", "), ")"));
-      continue;
-    }
-    if (std::string p = option->parse(value, out); !p.empty()) problem(key, p);
-  }
+  OptionProblems problems(field);
+  auto problem = [&](absl::string_view key, absl::string_view text) { problems.Add(key, text); };
+  ApplyOptions(dest, OptionTable(), out, problems);
   if (dest.options.find("url") == dest.options.end()) problem("url", "required");
   if (out.retry.backoff_max < out.retry.backoff_base) {
     problem("backoff_max", "must be at least backoff_base");
   }
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  DS_RETURN_IF_ERROR(problems.ToStatus());
   return out;
 }
 

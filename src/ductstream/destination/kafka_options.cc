@@ -12,18 +12,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
+#include "ductstream/base/status.h"
+#include "ductstream/destination/option_table.h"
+
 namespace ductstream::destination {
 namespace {
 
 constexpr absl::string_view kPassthroughPrefix = "librdkafka.";
 
 // Parses one option's value into `out`; returns the problem, or "" when the value is good.
-using Parser = std::function<std::string(absl::string_view value, KafkaOptions& out)>;
-
-struct KafkaOption {
-  flow::OptionDoc doc;
-  Parser parse;
-};
+using KafkaOption = ConnectorOption<KafkaOptions>;
 
 std::string ParseDuration(absl::string_view value, absl::Duration& out, bool allow_zero) {
   auto d = flow::ParseDurationOption(value);
@@ -184,8 +182,7 @@ const std::vector<KafkaOption>& OptionTable() {
 
 std::span<const flow::OptionDoc> KafkaOptionDocs() {
   static const auto* docs = [] {
-    auto* out = new std::vector<flow::OptionDoc>();
-    for (const KafkaOption& o : OptionTable()) out->push_back(o.doc);
+    auto* out = new std::vector<flow::OptionDoc>(OptionDocsOf(OptionTable()));
     out->push_back({"librdkafka.<property>", "",
                     "passed to librdkafka as <property> (e.g. librdkafka.security.protocol, "
                     "librdkafka.sasl.username); overrides what the options above set"});
@@ -197,35 +194,21 @@ std::span<const flow::OptionDoc> KafkaOptionDocs() {
 absl::StatusOr<KafkaOptions> ParseKafkaOptions(const flow::Endpoint& dest,
                                                absl::string_view field) {
   KafkaOptions out;
-  std::vector<std::string> problems;
-  auto problem = [&](absl::string_view key, absl::string_view text) {
-    problems.push_back(absl::StrCat(field, ".options.", key, ": ", text));
-  };
-  const auto& table = OptionTable();
-  for (const auto& [key, value] : dest.options) {
-    if (key == "flow_id") continue;  // injected by the control plane for every connector
-    if (absl::StartsWith(key, kPassthroughPrefix)) {
-      const std::string property(absl::StripPrefix(key, kPassthroughPrefix));
-      if (property.empty()) {
-        problem(key, "names no librdkafka property");
-      } else {
-        out.librdkafka[property] = value;
-      }
-      continue;
-    }
-    const KafkaOption* option = nullptr;
-    for (const KafkaOption& o : table) {
-      if (o.doc.name == key) option = &o;
-    }
-    if (option == nullptr) {
-      std::vector<std::string> names;
-      for (const KafkaOption& o : table) names.emplace_back(o.doc.name);
-      problem(key, absl::StrCat("unknown option (expected ", absl::StrJoin(names, ", "),
-                                ", or librdkafka.<property>)"));
-      continue;
-    }
-    if (std::string p = option->parse(value, out); !p.empty()) problem(key, p);
-  }
+  OptionProblems problems(field);
+  auto problem = [&](absl::string_view key, absl::string_view text) { problems.Add(key, text); };
+  ApplyOptions(
+      dest, OptionTable(), out, problems,
+      [&](const std::string& key, const std::string& value) {
+        if (!absl::StartsWith(key, kPassthroughPrefix)) return false;
+        const std::string property(absl::StripPrefix(key, kPassthroughPrefix));
+        if (property.empty()) {
+          problem(key, "names no librdkafka property");
+        } else {
+          out.librdkafka[property] = value;
+        }
+        return true;
+      },
+      "librdkafka.<property>");
   for (absl::string_view required : {"brokers", "topic"}) {
     auto it = dest.options.find(std::string(required));
     if (it == dest.options.end()) problem(required, "required");
@@ -239,7 +222,7 @@ absl::StatusOr<KafkaOptions> ParseKafkaOptions(const flow::Endpoint& dest,
   if (out.retry_backoff_max < out.retry_backoff) {
     problem("retry_backoff_max", "must be at least retry_backoff");
   }
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  DS_RETURN_IF_ERROR(problems.ToStatus());
   if (out.acks != KafkaAcks::kAll) out.idempotence = false;  // librdkafka requires acks=all
   return out;
 }

@@ -8,15 +8,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 
+#include "ductstream/base/status.h"
+#include "ductstream/destination/option_table.h"
+
 namespace ductstream::destination {
 namespace {
 
-using Parser = std::function<std::string(absl::string_view value, PgstreamOptions& out)>;
-
-struct PgstreamOption {
-  flow::OptionDoc doc;
-  Parser parse;
-};
+using PgstreamOption = ConnectorOption<PgstreamOptions>;
 
 const std::vector<PgstreamOption>& OptionTable() {
   static const auto* table = new std::vector<PgstreamOption>{
@@ -72,43 +70,25 @@ const std::vector<PgstreamOption>& OptionTable() {
 }  // namespace
 
 std::span<const flow::OptionDoc> PgstreamOptionDocs() {
-  static const auto* docs = [] {
-    auto* out = new std::vector<flow::OptionDoc>();
-    for (const PgstreamOption& o : OptionTable()) out->push_back(o.doc);
-    return out;
-  }();
+  static const auto* docs = new std::vector<flow::OptionDoc>(OptionDocsOf(OptionTable()));
   return *docs;
 }
 
 absl::StatusOr<PgstreamOptions> ParsePgstreamOptions(const flow::Endpoint& dest,
                                                      absl::string_view field) {
   PgstreamOptions out;
-  std::vector<std::string> problems;
-  auto problem = [&](absl::string_view key, absl::string_view text) {
-    problems.push_back(absl::StrCat(field, ".options.", key, ": ", text));
-  };
-  const auto& table = OptionTable();
-  for (const auto& [key, value] : dest.options) {
-    if (key == "flow_id") {  // injected by the control plane for every connector
-      out.flow_id = value;
-      continue;
-    }
-    const PgstreamOption* option = nullptr;
-    for (const PgstreamOption& o : table) {
-      if (o.doc.name == key) option = &o;
-    }
-    if (option == nullptr) {
-      std::vector<std::string> names;
-      for (const PgstreamOption& o : table) names.emplace_back(o.doc.name);
-      problem(key, absl::StrCat("unknown option (expected ", absl::StrJoin(names, ", "), ")"));
-      continue;
-    }
-    if (std::string p = option->parse(value, out); !p.empty()) problem(key, p);
-  }
+  OptionProblems problems(field);
+  auto problem = [&](absl::string_view key, absl::string_view text) { problems.Add(key, text); };
+  ApplyOptions(dest, OptionTable(), out, problems,
+               [&](const std::string& key, const std::string& value) {
+                 if (key != "flow_id") return false;  // the control plane injects it
+                 out.flow_id = value;
+                 return true;
+               });
   if (dest.options.find("dsn") == dest.options.end()) problem("dsn", "required");
   if (out.stream.empty()) out.stream = dest.name;
   if (out.stream.empty()) problem("stream", "required when the destination has no name");
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  DS_RETURN_IF_ERROR(problems.ToStatus());
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -24,72 +25,126 @@
 
 namespace ductstream::worker {
 
+namespace {
+
+using DestinationPtr = std::unique_ptr<runner::Destination>;
+
+// One entry per connector this build has: its types, how its options are checked (no I/O) and
+// how it is built. MakeDestinations and CheckDestinations both dispatch through this table.
+struct Connector {
+  std::vector<absl::string_view> types;
+  std::function<absl::Status(const flow::Endpoint& d, const std::string& field)> check;
+  std::function<absl::StatusOr<DestinationPtr>(const flow::FlowDefinition& flow,
+                                               const flow::Endpoint& d, const std::string& field)>
+      make;
+};
+
+const std::vector<Connector>& Connectors() {
+  static const auto* connectors = new std::vector<Connector>{
+      {{"file"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return flow::ParseFileDestinationOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         DS_ASSIGN_OR_RETURN(flow::FileDestinationOptions o,
+                             flow::ParseFileDestinationOptions(d, field));
+         destination::FileDestinationConfig config;
+         config.name = d.name;
+         config.path = o.path;
+         config.format = o.format;
+         config.encoder.compression = o.compression;
+         return destination::MakeFileDestination(std::move(config));
+       }},
+      {{"kafka", "bufstream"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::ParseKafkaOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         destination::KafkaDestinationConfig config;
+         config.name = d.name;
+         config.type = d.type;
+         DS_ASSIGN_OR_RETURN(config.options, destination::ParseKafkaOptions(d, field));
+         return destination::MakeKafkaDestination(std::move(config));
+       }},
+      {{"s3"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::ParseS3DestinationOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         destination::S3DestinationConfig config;
+         config.name = d.name;
+         DS_ASSIGN_OR_RETURN(config.options, destination::ParseS3DestinationOptions(d, field));
+         return destination::MakeS3Destination(std::move(config));
+       }},
+      {{"http"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::ParseHttpOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         destination::HttpDestinationConfig config;
+         config.name = d.name;
+         DS_ASSIGN_OR_RETURN(config.options, destination::ParseHttpOptions(d, field));
+         return destination::MakeHttpDestination(std::move(config));
+       }},
+      {{"grpc"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::ParseGrpcOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         destination::GrpcDestinationConfig config;
+         config.name = d.name;
+         if (auto it = d.options.find("flow_id"); it != d.options.end()) {
+           config.flow_id = it->second;
+         }
+         DS_ASSIGN_OR_RETURN(config.options, destination::ParseGrpcOptions(d, field));
+         return destination::MakeGrpcDestination(std::move(config));
+       }},
+      {{"pgstream"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::ParsePgstreamOptions(d, field).status();
+       },
+       [](const flow::FlowDefinition& flow, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         destination::PgstreamDestinationConfig config;
+         config.name = d.name;
+         config.flow_id = flow.id.empty() ? flow.name : flow.id;
+         DS_ASSIGN_OR_RETURN(config.options, destination::ParsePgstreamOptions(d, field));
+         return destination::MakePgstreamDestination(std::move(config));
+       }},
+  };
+  return *connectors;
+}
+
+// The connector for `type`, or Unimplemented naming the field and what this build has.
+absl::StatusOr<const Connector*> FindConnector(absl::string_view type, const std::string& field) {
+  std::vector<absl::string_view> available;
+  for (const Connector& c : Connectors()) {
+    for (absl::string_view t : c.types) {
+      if (t == type) return &c;
+      available.push_back(t);
+    }
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      field, ".type: connector \"", type,
+      "\" is not available in this build yet (available: ", absl::StrJoin(available, ", "), ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinations(
     const flow::FlowDefinition& flow) {
-  std::vector<std::unique_ptr<runner::Destination>> out;
+  std::vector<DestinationPtr> out;
   for (size_t i = 0; i < flow.destinations.size(); ++i) {
     const flow::Endpoint& d = flow.destinations[i];
     const std::string field = absl::StrCat("destinations[", i, "]");
-    if (d.type == "file") {
-      DS_ASSIGN_OR_RETURN(flow::FileDestinationOptions o,
-                          flow::ParseFileDestinationOptions(d, field));
-      destination::FileDestinationConfig config;
-      config.name = d.name;
-      config.path = o.path;
-      config.format = o.format;
-      config.encoder.compression = o.compression;
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeFileDestination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    if (d.type == "kafka" || d.type == "bufstream") {
-      DS_ASSIGN_OR_RETURN(destination::KafkaOptions o, destination::ParseKafkaOptions(d, field));
-      destination::KafkaDestinationConfig config;
-      config.name = d.name;
-      config.type = d.type;
-      config.options = std::move(o);
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeKafkaDestination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    if (d.type == "pgstream") {
-      destination::PgstreamDestinationConfig config;
-      config.name = d.name;
-      config.flow_id = flow.id.empty() ? flow.name : flow.id;
-      DS_ASSIGN_OR_RETURN(config.options, destination::ParsePgstreamOptions(d, field));
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakePgstreamDestination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    if (d.type == "s3") {
-      destination::S3DestinationConfig config;
-      config.name = d.name;
-      DS_ASSIGN_OR_RETURN(config.options, destination::ParseS3DestinationOptions(d, field));
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeS3Destination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    if (d.type == "http") {
-      destination::HttpDestinationConfig config;
-      config.name = d.name;
-      DS_ASSIGN_OR_RETURN(config.options, destination::ParseHttpOptions(d, field));
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeHttpDestination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    if (d.type == "grpc") {
-      destination::GrpcDestinationConfig config;
-      config.name = d.name;
-      if (auto it = d.options.find("flow_id"); it != d.options.end()) config.flow_id = it->second;
-      DS_ASSIGN_OR_RETURN(config.options, destination::ParseGrpcOptions(d, field));
-      DS_ASSIGN_OR_RETURN(auto dest, destination::MakeGrpcDestination(std::move(config)));
-      out.push_back(std::move(dest));
-      continue;
-    }
-    return absl::UnimplementedError(absl::StrCat(
-        field, ".type: connector \"", d.type,
-        "\" is not available in this build yet (available: file, kafka, bufstream, s3, "
-        "http, grpc, pgstream)"));
+    DS_ASSIGN_OR_RETURN(const Connector* connector, FindConnector(d.type, field));
+    DS_ASSIGN_OR_RETURN(DestinationPtr dest, connector->make(flow, d, field));
+    out.push_back(std::move(dest));
   }
   return out;
 }
@@ -100,26 +155,9 @@ absl::Status CheckDestinations(const flow::FlowDefinition& flow) {
   for (size_t i = 0; i < flow.destinations.size(); ++i) {
     const flow::Endpoint& d = flow.destinations[i];
     const std::string field = absl::StrCat("destinations[", i, "]");
-    absl::Status s;
-    if (d.type == "file") {
-      s = flow::ParseFileDestinationOptions(d, field).status();
-    } else if (d.type == "kafka" || d.type == "bufstream") {
-      s = destination::ParseKafkaOptions(d, field).status();
-    } else if (d.type == "pgstream") {
-      s = destination::ParsePgstreamOptions(d, field).status();
-    } else if (d.type == "s3") {
-      s = destination::ParseS3DestinationOptions(d, field).status();
-    } else if (d.type == "http") {
-      s = destination::ParseHttpOptions(d, field).status();
-    } else if (d.type == "grpc") {
-      s = destination::ParseGrpcOptions(d, field).status();
-    } else {
-      unavailable = true;
-      s = absl::UnimplementedError(absl::StrCat(
-          field, ".type: connector \"", d.type,
-          "\" is not available in this build yet (available: file, kafka, bufstream, s3, "
-          "http, grpc, pgstream)"));
-    }
+    auto connector = FindConnector(d.type, field);
+    absl::Status s = connector.ok() ? (*connector)->check(d, field) : connector.status();
+    unavailable = unavailable || !connector.ok();
     if (!s.ok()) problems.emplace_back(s.message());
   }
   if (problems.empty()) return absl::OkStatus();

@@ -22,6 +22,7 @@
 #include "ductstream/postgres/connection.h"
 #include "ductstream/runner/pipeline.h"
 #include "ductstream/store/checkpoint_store.h"
+#include "ductstream/testing/helpers.h"
 #include "ductstream/testing/pg_sandbox.h"
 
 namespace ductstream {
@@ -367,6 +368,14 @@ TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates)
   for (int i = 1; i <= 300; ++i) {
     Sql(absl::StrCat("INSERT INTO r VALUES (", i, ")"));
     if (i % 100 == 0) {
+      // Kill the walsender only once the pipeline is streaming (it may still be connecting on a
+      // loaded machine), so that every kill really interrupts a stream.
+      const std::string active =
+          absl::StrCat("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '",
+                       options_.source.slot, "' AND active");
+      ASSERT_TRUE(testing::WaitFor([&] { return sql_->QueryValue(active).value_or("") == "1"; },
+                                   absl::Seconds(30)))
+          << "the pipeline never started streaming";
       Sql(
           absl::StrCat("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
                        "WHERE slot_name = '",

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "ductstream/testing/helpers.h"
 #include "ductstream/testing/pg_sandbox.h"
 #include "ductstream/testing/subprocess.h"
 
@@ -30,25 +31,8 @@ namespace ductstream {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
 using Json = nlohmann::json;
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -67,7 +51,7 @@ class AdminCliTest : public ::testing::Test {
     unsetenv("DUCTSTREAM_ENDPOINT");
     dir_ = fs::path(::testing::TempDir()) / testing::PgSandbox::UniqueName("admin");
     fs::create_directories(dir_);
-    port_ = FreePort();
+    port_ = testing::FreeLoopbackPort();
     endpoint_ = absl::StrCat("127.0.0.1:", port_);
   }
 

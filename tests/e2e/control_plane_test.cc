@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "ductstream/postgres/connection.h"
+#include "ductstream/testing/helpers.h"
 #include "ductstream/testing/pg_sandbox.h"
 #include "ductstream/testing/subprocess.h"
 #include "ductstream/v1/checkpoint.grpc.pb.h"
@@ -28,36 +29,10 @@ namespace ductstream {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ReadFile;
+using testing::WaitFor;
 namespace v1 = ::ductstream::v1;
 using postgres::Connection;
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Polls `done` every 200 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return done();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 class ControlPlaneTest : public testing::PostgresTest {
  protected:
@@ -76,7 +51,7 @@ class ControlPlaneTest : public testing::PostgresTest {
     dir_ = fs::path(::testing::TempDir()) / testing::PgSandbox::UniqueName("cp");
     fs::create_directories(dir_);
     slot_ = testing::PgSandbox::UniqueName("cp_slot");
-    port_ = FreePort();
+    port_ = testing::FreeLoopbackPort();
     Sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
   }
 

@@ -27,19 +27,6 @@ namespace {
 
 namespace v1 = ::ductstream::v1;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class PgstreamTest : public WorkerE2eTest {
  protected:
   void SetUp() override {
@@ -48,7 +35,7 @@ class PgstreamTest : public WorkerE2eTest {
     auto db = pg().CreateDatabase("pgstream");
     ASSERT_TRUE(db.ok()) << db.status();
     stream_dsn_ = pg().Dsn(*db);
-    port_ = FreePort();
+    port_ = testing::FreeLoopbackPort();
   }
 
   void TearDown() override {

@@ -19,17 +19,14 @@
 #include "absl/strings/str_cat.h"
 #include "ductstream/base/lsn.h"
 #include "ductstream/postgres/connection.h"
+#include "ductstream/testing/helpers.h"
 #include "ductstream/testing/pg_sandbox.h"
 #include "ductstream/testing/subprocess.h"
 
 namespace ductstream::e2e {
 
 namespace fs = std::filesystem;
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadFile;
 
 class WorkerE2eTest : public testing::PostgresTest {
  protected:

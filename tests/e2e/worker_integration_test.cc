@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "ductstream/postgres/connection.h"
 #include "ductstream/store/checkpoint_store.h"
+#include "ductstream/testing/helpers.h"
 #include "ductstream/testing/pg_sandbox.h"
 #include "ductstream/testing/subprocess.h"
 
@@ -29,11 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using postgres::Connection;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadFile;
 
 class WorkerTest : public testing::PostgresTest {
  protected:

@@ -1,6 +1,4 @@
 -- Writes replicated by the demo while the worker runs.
-INSERT INTO customers (id, name, email)
-  SELECT g, 'customer ' || g, 'c' || g || '@example.com' FROM generate_series(1, 1000) g;
 INSERT INTO orders (id, customer_id, total, status, items, tags)
   SELECT g, 1 + g % 1000, round((g * 7.31)::numeric % 500, 2), 'new',
          jsonb_build_object('sku', 'SKU-' || g % 97, 'qty', 1 + g % 5),

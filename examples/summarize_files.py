@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 def main():
     root = sys.argv[1]
     source = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    print(f"{'table':<24}{'files':>7}{'insert':>9}{'update':>9}{'delete':>9}"
+    print(f"{'table':<24}{'files':>7}{'load':>9}{'insert':>9}{'update':>9}{'delete':>9}"
           f"{'rows':>9}{'source':>9}  match")
     ok = True
     for table_dir in sorted(glob.glob(os.path.join(root, "*"))):
@@ -50,7 +50,8 @@ def main():
         expected = source.get(table)
         match = "" if expected is None else ("yes" if expected == len(live) else "NO")
         ok = ok and match != "NO"
-        print(f"{table:<24}{len(files):>7}{ops['insert']:>9}{ops['update']:>9}{ops['delete']:>9}"
+        print(f"{table:<24}{len(files):>7}{ops['load']:>9}{ops['insert']:>9}{ops['update']:>9}"
+              f"{ops['delete']:>9}"
               f"{len(live):>9}{'' if expected is None else expected:>9}  {match}")
     sample = sorted(glob.glob(os.path.join(root, "public.orders", "*.parquet")))
     if sample:

@@ -21,8 +21,6 @@ extern "C" void OnSignal(int) { g_stop.store(true); }
 int main(int argc, char** argv) {
   ductstream::worker::WorkerFlags flags;
   std::string config;
-  int snapshot_workers = 0, partition_count = 0;
-  std::string partition_column;
   bool resolve_staging = false;
   CLI::App app{"DuctStream worker: replicates one flow from PostgreSQL to its destinations"};
   app.set_version_flag("--version", std::string("ductstream-worker ") + DS_VERSION);
@@ -34,9 +32,12 @@ int main(int argc, char** argv) {
   app.add_option("--start-lsn", flags.start_lsn, "start here instead of the checkpoint (X/Y)");
   app.add_option("--tables", flags.tables, "backfill: schema.table,...");
   app.add_option("--schemas", flags.schemas, "backfill: schema,...");
-  app.add_option("--snapshot-workers", snapshot_workers, "backfill: parallel connections");
-  app.add_option("--partition-column", partition_column, "backfill: split column");
-  app.add_option("--partition-count", partition_count, "backfill: number of splits");
+  app.add_option("--snapshot-workers", flags.snapshot_workers,
+                 "snapshot/backfill: parallel COPY connections");
+  app.add_option("--partition-column", flags.partition_column,
+                 "snapshot/backfill: hash-partition tables on this column");
+  app.add_option("--partition-count", flags.partition_count,
+                 "snapshot/backfill: hash partitions per table");
   app.add_flag("--resolve-staging", resolve_staging, "backfill: resolve staging when done");
   app.add_option("--config", config, "accepted and ignored (compatibility)");
   // Go flag syntax (-flow x, -flow=x, --flow=x) as the original worker accepted.

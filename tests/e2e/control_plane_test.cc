@@ -302,6 +302,48 @@ TEST_F(ControlPlaneTest, CreateStartPauseResumeRestartStopWithPostgresControlSto
   EXPECT_FALSE(SlotActive());
 }
 
+TEST_F(ControlPlaneTest, SnapshotProgressIsAvailableThroughTheApiAndTheCli) {
+  InsertRows(1, 3000);  // before the flow exists: only the initial snapshot can deliver them
+  StartServer(/*postgres_control=*/false);
+  v1::Flow flow = FileFlow("snap");
+  (*flow.mutable_source()->mutable_options())["snapshot_workers"] = "2";
+  v1::Flow created;
+  grpc::Status s = Create(flow, /*start=*/true, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ExpectDelivered("after the initial snapshot");
+
+  v1::GetSnapshotProgressRequest req;
+  req.set_flow_id("snap");
+  v1::SnapshotProgress progress;
+  grpc::ClientContext ctx;
+  Authorize(ctx);
+  s = flows_->GetSnapshotProgress(&ctx, req, &progress);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(progress.kind(), "initial");
+  EXPECT_EQ(progress.status(), "done");
+  EXPECT_FALSE(progress.lsn().empty());
+  ASSERT_EQ(progress.tables_size(), 1);
+  EXPECT_EQ(progress.tables(0).table(), "public.t");
+  EXPECT_EQ(progress.tables(0).rows_done(), 3000);
+  EXPECT_EQ(progress.tables(0).rows_total(), 3000);
+  EXPECT_EQ(progress.tables(0).chunks_done(), progress.tables(0).chunks_total());
+  EXPECT_GT(progress.tables(0).bytes_done(), 0);
+
+  auto cli = testing::RunCommand({DS_ADMIN_BIN, "-endpoint", absl::StrCat("127.0.0.1:", port_),
+                                  "snapshot", "status", "-flow-id", "snap"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_EQ(cli->exit_code, 0) << cli->err;
+  EXPECT_TRUE(absl::StrContains(cli->out, "Snapshot of flow snap (initial): done")) << cli->out;
+  EXPECT_TRUE(absl::StrContains(cli->out, "public.t")) << cli->out;
+  EXPECT_TRUE(absl::StrContains(cli->out, "100%")) << cli->out;
+
+  grpc::ClientContext none_ctx;
+  Authorize(none_ctx);
+  req.set_backfill(true);
+  s = flows_->GetSnapshotProgress(&none_ctx, req, &progress);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
 TEST_F(ControlPlaneTest, TwoWorkersForOneFlowExactlyOneProgresses) {
   StartServer(/*postgres_control=*/true, /*supervise=*/false);
   v1::Flow created;

@@ -3,15 +3,19 @@
 // did not write (confluent-kafka, tests/readers/read_kafka.py) reads every message back, decodes
 // it with pyarrow / fastavro / protobuf / json and replays the changes, which must equal the
 // source rows value by value. Also: headers and keys, the shipped example flows, a broker killed
-// and restarted mid-stream, a message over the size limit, and transactions.
+// and restarted mid-stream, a message over the size limit, and transactions (exactly-once for
+// read_committed consumers across worker crashes).
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -413,6 +417,154 @@ TEST_F(KafkaE2eTest, TransactionalProducerCommitsEveryBatchForReadCommittedConsu
   EXPECT_EQ(got["tables"]["public.t"]["rows"], SourceRows("t", t_cols_));
   EXPECT_EQ(got["tables"]["public.other"]["rows"], SourceRows("other", {"k", "v"}));
   EXPECT_EQ(got["tables"]["public.t"]["changes"], got["tables"]["public.t"]["distinct"]);
+}
+
+// Issue 5, point 3: with transactional_id a read_committed consumer sees every change exactly once
+// although the worker is killed (SIGKILL) again and again while rows stream, and once exactly
+// between the Kafka commit of a batch and the persisting of its checkpoint (the test holds the
+// checkpoint store's write lock meanwhile), where a replay from the older checkpoint used to
+// produce the batch a second time.
+TEST_F(KafkaE2eTest, TransactionalExactlyOnceAcrossWorkerKills) {
+  Sql("CREATE TABLE t (id int PRIMARY KEY, note text)");
+  const std::string path =
+      WriteKafkaFlow("json", {{"transactional_id", prefix_ + "-tx"}, {"message_mode", "record"}});
+  {
+    // Many small batches (a batch ends at the first commit past batch_size rows): many Kafka
+    // transactions, so the kills land between them as well as inside them.
+    nlohmann::json flow = nlohmann::json::parse(ReadFile(path));
+    flow["source"]["options"]["batch_size"] = "4";
+    flow["source"]["options"]["batch_timeout"] = "50ms";
+    std::ofstream(path) << flow.dump(2);
+  }
+  ASSERT_EQ(RunWorker(path, 1), 0) << ReadFile(Log());  // creates the slot
+
+  const unsigned seed = static_cast<unsigned>(absl::ToUnixNanos(absl::Now()));
+  SCOPED_TRACE(absl::StrCat("seed ", seed));
+  std::mt19937 rng(seed);
+  int next = 1;         // the next id to insert
+  int64_t changes = 0;  // changes made so far (each must be read back exactly once)
+  // One source transaction: 1-4 inserts, and an update of an older row.
+  auto transaction = [&] {
+    const int n = 1 + static_cast<int>(rng() % 4);
+    std::string sql =
+        absl::StrCat("BEGIN; INSERT INTO t SELECT g, 'row ' || g FROM generate_series(", next, ", ",
+                     next + n - 1, ") g;");
+    changes += n;
+    if (next > 10) {
+      absl::StrAppend(&sql, "UPDATE t SET note = note || ' +' WHERE id = ", next - 7, ";");
+      ++changes;
+    }
+    next += n;
+    Sql(sql + "COMMIT");
+  };
+  // Waits until the persisted checkpoint is at least `lsn`.
+  auto wait_checkpoint = [&](Lsn lsn, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (Checkpoint() < lsn && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+    return Checkpoint() >= lsn;
+  };
+
+  // Kills at random points while rows stream, each once the worker is writing.
+  int kills = 0;
+  for (int round = 0; round < 4; ++round) {
+    const Lsn before = Checkpoint();
+    auto worker = Spawn(path);
+    ASSERT_NE(worker, nullptr);
+    transaction();
+    ASSERT_TRUE(wait_checkpoint(Lsn(before.value() + 1), absl::Seconds(60)))
+        << "the worker wrote nothing: " << ReadFile(Log());
+    const int more = 5 + static_cast<int>(rng() % 25);
+    for (int i = 0; i < more; ++i) {
+      transaction();
+      absl::SleepFor(absl::Milliseconds(10 + rng() % 40));
+    }
+    worker->Signal(SIGKILL);
+    EXPECT_EQ(worker->Wait(), 128 + SIGKILL);
+    ++kills;
+    transaction();  // while no worker runs
+  }
+
+  // The kill between the Kafka commit and the checkpoint: once the worker has caught up, the
+  // checkpoint store is locked, so the next batch commits in Kafka but its checkpoint cannot be
+  // persisted. One batch per source transaction (batch_size 1), and a long batch_timeout: the
+  // worker then seldom persists a checkpoint for an idle period (WAL of other databases), which
+  // would take the lock first; when that happens the attempt is repeated.
+  {
+    nlohmann::json flow = nlohmann::json::parse(ReadFile(path));
+    flow["source"]["options"]["batch_size"] = "1";
+    flow["source"]["options"]["batch_timeout"] = "2s";
+    std::ofstream(path) << flow.dump(2);
+  }
+  {
+    auto worker = Spawn(path);
+    ASSERT_NE(worker, nullptr);
+    bool committed = false;
+    std::string seen;
+    for (int attempt = 1; attempt <= 5 && !committed; ++attempt) {
+      if (worker->Poll().has_value()) worker = Spawn(path);  // gave up waiting for the lock
+      ASSERT_NE(worker, nullptr);
+      const Lsn caught_up = ValueLsn("SELECT pg_current_wal_lsn()");
+      ASSERT_TRUE(wait_checkpoint(caught_up, absl::Seconds(90))) << ReadFile(Log());
+      const Lsn checkpoint = Checkpoint();
+      sqlite3* lock = nullptr;
+      ASSERT_EQ(sqlite3_open((dir_ / "checkpoints.db").string().c_str(), &lock), SQLITE_OK);
+      sqlite3_busy_timeout(lock, 10000);
+      ASSERT_EQ(sqlite3_exec(lock, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK)
+          << sqlite3_errmsg(lock);
+      const int first = next;
+      transaction();
+      // Wait until a read_committed consumer sees the new rows: Kafka has committed them.
+      const absl::Time deadline = absl::Now() + absl::Seconds(6);
+      while (!committed && absl::Now() < deadline) {
+        nlohmann::json got = Read("json", {Topic("t")}, {"public.t=id:id,note"}, "read_committed");
+        const nlohmann::json& rows = got["tables"]["public.t"]["rows"];
+        committed = rows.is_object() && rows.contains(absl::StrCat(first));
+        seen = absl::StrCat("row ", first, ": ", rows.is_object() ? rows.size() : 0,
+                            " rows read in ", got["messages"].size(), " messages");
+        if (!committed) absl::SleepFor(absl::Milliseconds(200));
+      }
+      if (committed) {
+        // SIGKILL while the worker waits for the lock to persist the checkpoint.
+        worker->Signal(SIGKILL);
+        (void)worker->Wait();
+        ++kills;
+      }
+      EXPECT_EQ(sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+      sqlite3_close(lock);
+      if (committed) {
+        EXPECT_EQ(Checkpoint(), checkpoint) << "the checkpoint moved while its store was locked";
+      }
+    }
+    ASSERT_TRUE(committed) << "the new rows never became visible in Kafka (" << seen
+                           << "): " << ReadFile(Log());
+  }
+
+  // A last run catches up.
+  transaction();
+  const Lsn end = ValueLsn("SELECT pg_current_wal_lsn()");
+  auto worker = Spawn(path);
+  ASSERT_NE(worker, nullptr);
+  EXPECT_TRUE(wait_checkpoint(end, absl::Seconds(120))) << ReadFile(Log());
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(), 0) << ReadFile(Log());
+  EXPECT_GE(kills, 5);
+
+  const std::string log = ReadFile(Log());
+  // The replay after the locked checkpoint re-read committed changes, and they were skipped:
+  // without the progress record they would have been produced again.
+  int skips = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    skips += absl::StrContains(line, "that an earlier run already committed in Kafka");
+  }
+  EXPECT_GE(skips, 1) << log;
+  std::cout << changes << " changes, " << kills << " kills, " << skips
+            << " batches with replayed changes skipped\n";
+
+  nlohmann::json got = Read("json", {Topic("t")}, {"public.t=id:id,note"}, "read_committed");
+  const nlohmann::json& table = got["tables"]["public.t"];
+  EXPECT_EQ(table["rows"], SourceRows("t", {"id", "note"}));
+  EXPECT_EQ(table["changes"], table["distinct"]) << "a read_committed consumer saw duplicates";
+  EXPECT_EQ(table["changes"].get<int64_t>(), changes) << "changes lost or duplicated";
 }
 
 }  // namespace

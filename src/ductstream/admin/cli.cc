@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ductstream/admin/flow_convert.h"
@@ -48,6 +49,8 @@ constexpr const char* kCommandSummary = R"(Commands:
   stream pull -stream S -group G [-max N] [-visibility SECONDS] [-consumer ID]
   stream ack -stream S -group G -ids 1,2,3
   stream replay -stream S -group G [-from-lsn X/Y] [-since RFC3339]
+  snapshot status -flow-id ID [-backfill]
+                                      per-table progress of the initial copy (or last backfill)
   source check -dsn DSN               check a source database directly (no API server)
 
 Flags may be written -flag value, -flag=value or --flag=value, before or after the command.)";
@@ -247,6 +250,29 @@ absl::Status CheckpointGet(Session& s, const std::string& flow_id) {
     return s.checkpoints().GetCheckpoint(c, request, &checkpoint);
   }));
   return s.Print(checkpoint, CheckpointDetails(checkpoint));
+}
+
+absl::Status SnapshotStatus(Session& s, const std::string& flow_id, bool backfill) {
+  v1::GetSnapshotProgressRequest request;
+  request.set_flow_id(flow_id);
+  request.set_backfill(backfill);
+  v1::SnapshotProgress progress;
+  DS_RETURN_IF_ERROR(s.Call("FlowService/GetSnapshotProgress", [&](grpc::ClientContext* c) {
+    return s.flows().GetSnapshotProgress(c, request, &progress);
+  }));
+  std::string text =
+      absl::StrCat("Snapshot of flow ", progress.flow_id(), " (", progress.kind(),
+                   "): ", progress.status(), ", rows labelled ", progress.lsn(), "\n");
+  absl::StrAppend(&text, absl::StrFormat("%-40s %7s %14s %14s %10s %10s\n", "TABLE", "DONE", "ROWS",
+                                         "~TOTAL", "MB", "CHUNKS"));
+  for (const v1::TableSnapshotProgress& t : progress.tables()) {
+    const double pct = t.bytes_total() > 0 ? 100.0 * t.bytes_done() / t.bytes_total() : 100.0;
+    absl::StrAppend(&text,
+                    absl::StrFormat("%-40s %6.0f%% %14d %14d %10.1f %5d/%-4d\n", t.table(),
+                                    std::min(pct, 100.0), t.rows_done(), t.rows_total(),
+                                    t.bytes_done() / 1e6, t.chunks_done(), t.chunks_total()));
+  }
+  return s.Print(progress, text);
 }
 
 absl::Status CheckpointList(Session& s) {
@@ -594,6 +620,14 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out, std::ostre
   handlers[replay_cmd] = [&] {
     return finish(StreamReplay(session, pull.stream, pull.group, from_lsn, since));
   };
+
+  // snapshot
+  auto* snapshot = app.add_subcommand("snapshot", "Progress of a flow's snapshot or backfill");
+  bool backfill = false;
+  auto* snap_status = snapshot->add_subcommand("status", "Per-table progress of the snapshot");
+  snap_status->add_option("--flow-id", flow_id, "flow id")->required();
+  snap_status->add_flag("--backfill", backfill, "the last backfill instead of the initial copy");
+  handlers[snap_status] = [&] { return finish(SnapshotStatus(session, flow_id, backfill)); };
 
   // source
   auto* source = app.add_subcommand("source", "Inspect a source PostgreSQL database directly");

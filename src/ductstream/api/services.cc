@@ -196,6 +196,47 @@ grpc::Status FlowServiceImpl::GetFlow(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FlowServiceImpl::GetSnapshotProgress(grpc::ServerContext* context,
+                                                  const v1::GetSnapshotProgressRequest* request,
+                                                  v1::SnapshotProgress* response) {
+  DS_AUTHORIZE(context);
+  if (request->flow_id().empty()) return Required("flow_id");
+  auto record = store_->GetFlow(request->flow_id());
+  if (!record.ok()) return ToGrpc(record.status());
+  auto source = flow::ParsePostgresSourceOptions(record->definition.source);
+  if (!source.ok()) return ToGrpc(source.status());
+  auto state = worker::OpenSnapshotState(*source);
+  if (!state.ok()) return ToGrpc(state.status());
+  const auto kind =
+      request->backfill() ? snapshot::SnapshotKind::kBackfill : snapshot::SnapshotKind::kInitial;
+  auto run = (*state)->Load(snapshot::SnapshotStateKey(FlowId(request->flow_id()), kind));
+  if (!run.ok()) return ToGrpc(run.status());
+  if (!run->has_value()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("flow ", request->flow_id(), " has no ",
+                                     request->backfill() ? "backfill" : "snapshot", " recorded in ",
+                                     (*state)->description()));
+  }
+  const snapshot::SnapshotRun& r = **run;
+  response->set_flow_id(request->flow_id());
+  response->set_kind(r.kind);
+  response->set_status(std::string(snapshot::RunStatusName(r.status)));
+  if (r.lsn.valid()) response->set_lsn(r.lsn.ToString());
+  *response->mutable_updated_at() =
+      google::protobuf::util::TimeUtil::MillisecondsToTimestamp(r.updated_at_unix_millis);
+  for (const snapshot::TableProgress& t : snapshot::SummarizeByTable(r)) {
+    v1::TableSnapshotProgress* out = response->add_tables();
+    out->set_table(t.table);
+    out->set_rows_done(t.rows_done);
+    out->set_rows_total(t.rows_total);
+    out->set_bytes_done(t.bytes_done);
+    out->set_bytes_total(t.bytes_total);
+    out->set_chunks_done(t.chunks_done);
+    out->set_chunks_total(t.chunks_total);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status FlowServiceImpl::ListFlows(grpc::ServerContext* context,
                                         const v1::ListFlowsRequest* request,
                                         v1::ListFlowsResponse* response) {

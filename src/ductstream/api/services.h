@@ -48,6 +48,9 @@ class FlowServiceImpl final : public ductstream::v1::FlowService::Service {
   grpc::Status ResumeFlow(grpc::ServerContext* context,
                           const ductstream::v1::ResumeFlowRequest* request,
                           ductstream::v1::Flow* response) override;
+  grpc::Status GetSnapshotProgress(grpc::ServerContext* context,
+                                   const ductstream::v1::GetSnapshotProgressRequest* request,
+                                   ductstream::v1::SnapshotProgress* response) override;
   grpc::Status GetFlow(grpc::ServerContext* context, const ductstream::v1::GetFlowRequest* request,
                        ductstream::v1::Flow* response) override;
   grpc::Status ListFlows(grpc::ServerContext* context,

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -82,11 +86,13 @@ class KafkaDestination final : public runner::Destination {
   const std::string& name() const override { return config_.name; }
 
   absl::Status Write(const cdc::ChangeBatch& batch) override {
+    // Written to again after Close (e.g. once an initial snapshot is done): a new producer.
+    if (rk_ == nullptr) DS_RETURN_IF_ERROR(CreateProducer());
+    if (!opts().transactional_id.empty()) return WriteInTransaction(batch);
     std::vector<Message> messages;
     DS_RETURN_IF_ERROR(BuildMessages(batch, messages));
     if (messages.empty()) return absl::OkStatus();
-    return config_.options.transactional_id.empty() ? Deliver(messages)
-                                                    : DeliverInTransaction(messages);
+    return Deliver(messages);
   }
 
   absl::Status Close() override {
@@ -101,18 +107,29 @@ class KafkaDestination final : public runner::Destination {
     return absl::StrCat(config_.type, " destination ", config_.name, ": ");
   }
 
+  int TransactionTimeoutMs() const {
+    return static_cast<int>(std::max<int64_t>(60000, Millis(opts().delivery_timeout) + 10000));
+  }
+
+  // Sets a librdkafka property, naming it in the error.
+  absl::Status SetProperty(rd_kafka_conf_t* conf, const std::string& key,
+                           const std::string& value) const {
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Prefix(), "librdkafka property ", key, "=", value, ": ", errstr));
+    }
+    return absl::OkStatus();
+  }
+
   // --- producer ------------------------------------------------------------------------------
 
   absl::Status CreateProducer() {
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    auto set = [&](const std::string& key, const std::string& value) -> absl::Status {
-      if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
-          RD_KAFKA_CONF_OK) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Prefix(), "librdkafka property ", key, "=", value, ": ", errstr));
-      }
-      return absl::OkStatus();
+    auto set = [&](const std::string& key, const std::string& value) {
+      return SetProperty(conf, key, value);
     };
     absl::Status s = [&]() -> absl::Status {
       DS_RETURN_IF_ERROR(set("bootstrap.servers", opts().brokers));
@@ -128,9 +145,7 @@ class KafkaDestination final : public runner::Destination {
       DS_RETURN_IF_ERROR(set("reconnect.backoff.max.ms", "2000"));
       if (!opts().transactional_id.empty()) {
         DS_RETURN_IF_ERROR(set("transactional.id", opts().transactional_id));
-        DS_RETURN_IF_ERROR(
-            set("transaction.timeout.ms",
-                absl::StrCat(std::max<int64_t>(60000, Millis(opts().delivery_timeout) + 10000))));
+        DS_RETURN_IF_ERROR(set("transaction.timeout.ms", absl::StrCat(TransactionTimeoutMs())));
       }
       for (const auto& [key, value] : opts().librdkafka) DS_RETURN_IF_ERROR(set(key, value));
       return absl::OkStatus();
@@ -148,6 +163,9 @@ class KafkaDestination final : public runner::Destination {
       return absl::InvalidArgumentError(absl::StrCat(Prefix(), "cannot create producer: ", errstr));
     }
     transactions_ready_ = false;
+    // A new producer reads the progress topic again: a commit that reported an error may have
+    // succeeded all the same.
+    progress_loaded_ = false;
     return absl::OkStatus();
   }
 
@@ -384,80 +402,379 @@ class KafkaDestination final : public runner::Destination {
     }
   }
 
+  // --- transactions ------------------------------------------------------------------------
+
+  // The messages of one transactional Write: the batch less what the progress topic says is
+  // committed already, plus the progress record. Rebuilt when that position changes (a new
+  // producer read the topic again).
+  struct TxnBatch {
+    bool built = false;
+    std::optional<ChangePosition> built_for;  // committed_ when `messages` was built
+    std::optional<ChangePosition> last;       // the last change in `messages`
+    std::vector<Message> messages;
+  };
+
+  // The outcome of one attempt at a transaction.
+  struct TxnAttempt {
+    bool done = false;
+    absl::Status fatal;  // not worth retrying: Write fails with it
+    std::string reason;  // why the attempt failed (retried after a backoff)
+    bool recreate = false;
+  };
+
   // One Kafka transaction per batch. A failed attempt is aborted (read_committed consumers never
-  // see its messages) and the whole batch produced again.
-  absl::Status DeliverInTransaction(std::vector<Message>& messages) {
+  // see its messages) and the batch produced again.
+  absl::Status WriteInTransaction(const cdc::ChangeBatch& batch) {
     const absl::Time started = absl::Now();
-    const int timeout_ms =
-        static_cast<int>(std::max<int64_t>(60000, Millis(opts().delivery_timeout) + 10000));
+    TxnBatch txn;
     for (int attempt = 1;; ++attempt) {
-      std::string reason;
-      bool recreate = false;
-      rd_kafka_error_t* error = nullptr;
-      if (!transactions_ready_) {
-        error = rd_kafka_init_transactions(rk_, timeout_ms);
-        if (error == nullptr) transactions_ready_ = true;
-      }
-      if (error == nullptr) error = rd_kafka_begin_transaction(rk_);
-      if (error == nullptr) {
-        for (Message& m : messages) {
-          const rd_kafka_resp_err_t err = Produce(m);
-          if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-          Abandon();
-          if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, timeout_ms)) {
-            rd_kafka_error_destroy(e);
-          }
-          if (IsPermanent(err)) return PermanentError(m, err, /*from_broker=*/false);
-          reason = absl::StrCat("cannot produce to ", m.topic, ": ", rd_kafka_err2str(err));
-          break;
-        }
-        if (reason.empty()) {
-          // Commit flushes: it returns once every message is delivered and the transaction
-          // committed, or with the reason it could not be.
-          for (;;) {
-            error = rd_kafka_commit_transaction(rk_, timeout_ms);
-            if (error == nullptr || !rd_kafka_error_is_retriable(error)) break;
-            Log().warn("{}committing the transaction: {}; retrying", Prefix(),
-                       rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-            error = nullptr;
-          }
-          AwaitDeliveries();
-          if (error == nullptr) return absl::OkStatus();
-          for (Message& m : messages) {
-            if (!m.delivered && IsPermanent(m.err)) {
-              rd_kafka_error_destroy(error);
-              if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, timeout_ms)) {
-                rd_kafka_error_destroy(e);
-              }
-              return PermanentError(m, m.err, /*from_broker=*/true);
-            }
-          }
-        }
-      }
-      if (error != nullptr) {
-        reason = absl::StrCat("transaction failed: ", rd_kafka_error_string(error));
-        if (rd_kafka_error_is_fatal(error)) {
-          recreate = true;
-        } else if (rd_kafka_error_txn_requires_abort(error)) {
-          rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, timeout_ms);
-          if (e != nullptr) {
-            recreate = true;  // cannot abort: start over with a new producer (fences the old)
-            rd_kafka_error_destroy(e);
-          }
-        } else if (!rd_kafka_error_is_retriable(error)) {
-          // e.g. init_transactions or begin_transaction in a state that a new producer clears.
-          recreate = true;
-        }
-        rd_kafka_error_destroy(error);
-      }
+      TxnAttempt a = TryTransaction(batch, txn);
+      if (a.done) return absl::OkStatus();
       AwaitDeliveries();
-      if (recreate) {
+      if (!a.fatal.ok()) return a.fatal;
+      if (a.recreate) {
         DestroyProducer(/*flush=*/false);
         DS_RETURN_IF_ERROR(CreateProducer());
       }
-      DS_RETURN_IF_ERROR(Backoff(attempt, started, reason));
+      DS_RETURN_IF_ERROR(Backoff(attempt, started, a.reason));
     }
+  }
+
+  // Fills `a` from a failed transactional call (and takes `error`): abort what needs aborting,
+  // and start over with a new producer (which fences this one) when that is the only way out.
+  void TxnFailed(rd_kafka_error_t* error, TxnAttempt& a) {
+    a.reason = absl::StrCat("transaction failed: ", rd_kafka_error_string(error));
+    if (rd_kafka_error_is_fatal(error)) {
+      a.recreate = true;
+    } else if (rd_kafka_error_txn_requires_abort(error)) {
+      if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, TransactionTimeoutMs())) {
+        a.recreate = true;  // cannot abort: start over with a new producer
+        rd_kafka_error_destroy(e);
+      }
+    } else if (!rd_kafka_error_is_retriable(error)) {
+      // e.g. init_transactions or begin_transaction in a state that a new producer clears.
+      a.recreate = true;
+    }
+    rd_kafka_error_destroy(error);
+  }
+
+  void AbortQuietly() {
+    if (rd_kafka_error_t* e = rd_kafka_abort_transaction(rk_, TransactionTimeoutMs())) {
+      rd_kafka_error_destroy(e);
+    }
+  }
+
+  TxnAttempt TryTransaction(const cdc::ChangeBatch& batch, TxnBatch& txn) {
+    const int timeout_ms = TransactionTimeoutMs();
+    TxnAttempt a;
+    if (!transactions_ready_) {
+      // Fences any earlier producer with our transactional.id, and completes or aborts the
+      // transaction it left open: after this the progress topic holds its last word.
+      if (rd_kafka_error_t* error = rd_kafka_init_transactions(rk_, timeout_ms)) {
+        TxnFailed(error, a);
+        return a;
+      }
+      transactions_ready_ = true;
+    }
+    if (!progress_loaded_) {
+      absl::Status s = LoadProgress(timeout_ms);
+      if (!s.ok()) {
+        if (s.code() == absl::StatusCode::kFailedPrecondition) {
+          a.fatal = s;
+        } else {
+          a.reason = std::string(s.message());
+        }
+        return a;
+      }
+      progress_loaded_ = true;
+    }
+    if (!txn.built || txn.built_for != committed_) {
+      txn.messages.clear();
+      int64_t dropped = 0;
+      const cdc::ChangeBatch rest =
+          committed_.has_value() ? DropChangesThrough(batch, *committed_, &dropped) : batch;
+      if (dropped > 0) {
+        Log().info(
+            "{}skipped {} of the batch's {} changes, up to {}, that an earlier run already "
+            "committed in Kafka (progress topic {}, transactional_id {})",
+            Prefix(), dropped, batch.num_rows(), committed_->ToString(), KafkaProgressTopic(opts()),
+            opts().transactional_id);
+      }
+      txn.last = LastChangePosition(rest);
+      if (absl::Status s = BuildMessages(rest, txn.messages); !s.ok()) {
+        a.fatal = s;
+        return a;
+      }
+      if (!txn.messages.empty() && txn.last.has_value()) {
+        Message m;
+        m.topic = KafkaProgressTopic(opts());
+        m.key = opts().transactional_id;
+        m.has_key = true;
+        m.value = EncodeKafkaProgress(*txn.last, batch.checkpoint);
+        m.what = absl::StrCat("progress record through ", txn.last->ToString());
+        txn.messages.push_back(std::move(m));
+      }
+      txn.built = true;
+      txn.built_for = committed_;
+    }
+    if (txn.messages.empty()) {
+      a.done = true;  // nothing (left) to write
+      return a;
+    }
+    if (rd_kafka_error_t* error = rd_kafka_begin_transaction(rk_)) {
+      TxnFailed(error, a);
+      return a;
+    }
+    for (Message& m : txn.messages) {
+      const rd_kafka_resp_err_t err = Produce(m);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      Abandon();
+      AbortQuietly();
+      if (IsPermanent(err)) {
+        a.fatal = PermanentError(m, err, /*from_broker=*/false);
+      } else {
+        a.reason = absl::StrCat("cannot produce to ", m.topic, ": ", rd_kafka_err2str(err));
+      }
+      return a;
+    }
+    // Commit flushes: it returns once every message is delivered and the transaction committed,
+    // or with the reason it could not be.
+    rd_kafka_error_t* error = nullptr;
+    for (;;) {
+      error = rd_kafka_commit_transaction(rk_, timeout_ms);
+      if (error == nullptr || !rd_kafka_error_is_retriable(error)) break;
+      Log().warn("{}committing the transaction: {}; retrying", Prefix(),
+                 rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+    }
+    AwaitDeliveries();
+    if (error == nullptr) {
+      // Durable: the data and the progress record are committed together.
+      if (txn.last.has_value()) committed_ = txn.last;
+      a.done = true;
+      return a;
+    }
+    for (Message& m : txn.messages) {
+      if (!m.delivered && IsPermanent(m.err)) {
+        rd_kafka_error_destroy(error);
+        AbortQuietly();
+        a.fatal = PermanentError(m, m.err, /*from_broker=*/true);
+        return a;
+      }
+    }
+    TxnFailed(error, a);
+    return a;
+  }
+
+  // --- the progress topic --------------------------------------------------------------------
+
+  // Reads what an earlier producer with our transactional.id committed (init_transactions has
+  // run, so nothing of ours is still open) into committed_.
+  absl::Status LoadProgress(int timeout_ms) {
+    const std::string topic = KafkaProgressTopic(opts());
+    DS_ASSIGN_OR_RETURN(std::optional<ChangePosition> found, ReadProgress(topic, timeout_ms));
+    if (found.has_value() && (!committed_.has_value() || *found > *committed_)) committed_ = found;
+    if (committed_.has_value()) {
+      Log().info(
+          "{}transactional_id {} has committed every change through {} (progress topic {}): "
+          "replayed changes up to there are skipped",
+          Prefix(), opts().transactional_id, committed_->ToString(), topic);
+    } else {
+      Log().info("{}transactional_id {} has committed nothing yet (progress topic {})", Prefix(),
+                 opts().transactional_id, topic);
+    }
+    return absl::OkStatus();
+  }
+
+  // Creates the progress topic (one partition, compacted: it keeps each transactional id's
+  // latest record) with the admin API of `rk`. Not fatal: without the right to create topics,
+  // the broker's auto-creation or an operator may make it, and producing to it says if not.
+  void CreateProgressTopic(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+    char errstr[512];
+    rd_kafka_NewTopic_t* new_topic =
+        rd_kafka_NewTopic_new(topic.c_str(), 1, -1, errstr, sizeof(errstr));
+    if (new_topic == nullptr) {
+      Log().warn("{}progress topic {}: {}", Prefix(), topic, errstr);
+      return;
+    }
+    (void)rd_kafka_NewTopic_set_config(new_topic, "cleanup.policy", "compact");
+    rd_kafka_AdminOptions_t* options =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    (void)rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof(errstr));
+    // The broker answers once the topic exists (so that the read below finds it).
+    (void)rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, errstr, sizeof(errstr));
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &new_topic, 1, options, queue);
+    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, timeout_ms + 5000);
+    std::string problem;
+    if (event == nullptr) {
+      problem = "no answer to CreateTopics";
+    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      problem = rd_kafka_event_error_string(event);
+    } else if (const rd_kafka_CreateTopics_result_t* result =
+                   rd_kafka_event_CreateTopics_result(event)) {
+      size_t count = 0;
+      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &count);
+      for (size_t i = 0; i < count; ++i) {
+        const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(topics[i]);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          Log().info("{}created the progress topic {} (cleanup.policy=compact)", Prefix(), topic);
+        } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          const char* text = rd_kafka_topic_result_error_string(topics[i]);
+          problem = text != nullptr ? text : rd_kafka_err2str(err);
+        }
+      }
+    }
+    if (!problem.empty()) {
+      Log().warn(
+          "{}cannot create the progress topic {} ({}); relying on the broker's topic "
+          "auto-creation (create it with cleanup.policy=compact to keep it small)",
+          Prefix(), topic, problem);
+    }
+    if (event != nullptr) rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_NewTopic_destroy(new_topic);
+  }
+
+  // The last position recorded under our key in `topic`, read with read_committed from the
+  // first offset of every partition to its end; none when there is no record (or no topic).
+  absl::StatusOr<std::optional<ChangePosition>> ReadProgress(const std::string& topic,
+                                                             int timeout_ms) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    absl::Status s = [&]() -> absl::Status {
+      DS_RETURN_IF_ERROR(SetProperty(conf, "bootstrap.servers", opts().brokers));
+      DS_RETURN_IF_ERROR(SetProperty(conf, "client.id", opts().client_id));
+      // Needed by the consumer API; partitions are assigned, never subscribed, and no offset is
+      // ever committed.
+      DS_RETURN_IF_ERROR(SetProperty(conf, "group.id", "ductstream-progress-reader"));
+      DS_RETURN_IF_ERROR(SetProperty(conf, "enable.auto.commit", "false"));
+      DS_RETURN_IF_ERROR(SetProperty(conf, "enable.partition.eof", "true"));
+      DS_RETURN_IF_ERROR(SetProperty(conf, "isolation.level", "read_committed"));
+      DS_RETURN_IF_ERROR(SetProperty(conf, "reconnect.backoff.max.ms", "2000"));
+      for (const auto& [key, value] : opts().librdkafka) {
+        DS_RETURN_IF_ERROR(SetProperty(conf, key, value));
+      }
+      return absl::OkStatus();
+    }();
+    if (!s.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return s;
+    }
+    rd_kafka_conf_set_log_cb(conf, &KafkaDestination::OnLog);
+    rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (consumer == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(
+          absl::StrCat(Prefix(), "cannot create the progress topic reader: ", errstr));
+    }
+    absl::StatusOr<std::optional<ChangePosition>> out =
+        ReadProgressWith(consumer, topic, timeout_ms);
+    (void)rd_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer);
+    return out;
+  }
+
+  absl::StatusOr<std::optional<ChangePosition>> ReadProgressWith(rd_kafka_t* consumer,
+                                                                 const std::string& topic,
+                                                                 int timeout_ms) {
+    const std::string what = absl::StrCat(Prefix(), "reading the progress topic ", topic, ": ");
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(consumer, 0, handle, &md, timeout_ms);
+    rd_kafka_topic_destroy(handle);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat(what, rd_kafka_err2str(err)));
+    }
+    std::vector<int32_t> partitions;
+    err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+        partitions.push_back(md->topics[0].partitions[i].id);
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+      // Never written to. (A consumer's metadata request does not auto-create topics; a
+      // producer's would, with the broker's defaults rather than compaction.)
+      CreateProgressTopic(consumer, topic, timeout_ms);
+      return std::nullopt;
+    }
+    if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+      return absl::FailedPreconditionError(absl::StrCat(what, rd_kafka_err2str(err)));
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat(what, rd_kafka_err2str(err)));
+    }
+
+    rd_kafka_topic_partition_list_t* assignment =
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+    std::map<int32_t, int64_t> ends;  // partition → offset past its last message
+    for (int32_t p : partitions) {
+      int64_t low = 0;
+      int64_t high = 0;
+      err = rd_kafka_query_watermark_offsets(consumer, topic.c_str(), p, &low, &high, timeout_ms);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(assignment);
+        return absl::UnavailableError(
+            absl::StrCat(what, "offsets of partition ", p, ": ", rd_kafka_err2str(err)));
+      }
+      if (high <= low) continue;  // empty
+      ends[p] = high;
+      rd_kafka_topic_partition_list_add(assignment, topic.c_str(), p)->offset = low;
+    }
+    std::map<int32_t, ChangePosition> latest;  // partition → its last record of ours
+    absl::Status status;
+    if (!ends.empty()) {
+      err = rd_kafka_assign(consumer, assignment);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = absl::UnavailableError(absl::StrCat(what, "assign: ", rd_kafka_err2str(err)));
+      }
+      const absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
+      while (status.ok() && !ends.empty()) {
+        if (absl::Now() > deadline) {
+          status = absl::UnavailableError(
+              absl::StrCat(what, "timed out before the end of ", ends.size(), " partition(s)"));
+          break;
+        }
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 200);
+        if (m == nullptr) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          // With read_committed the end is the last stable offset: the last offsets may be
+          // transaction markers, which are never delivered.
+          ends.erase(m->partition);
+        } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const std::string text = absl::StrCat(what, rd_kafka_message_errstr(m));
+          status = IsPermanent(m->err) ? absl::FailedPreconditionError(text)
+                                       : absl::UnavailableError(text);
+        } else {
+          if (m->key != nullptr && absl::string_view(static_cast<const char*>(m->key),
+                                                     m->key_len) == opts().transactional_id) {
+            auto position =
+                ParseKafkaProgress(absl::string_view(static_cast<const char*>(m->payload), m->len));
+            if (!position.ok()) {
+              // Not ours to guess: replaying from an older position would duplicate changes.
+              status = absl::FailedPreconditionError(
+                  absl::StrCat(what, "record at partition ", m->partition, " offset ", m->offset,
+                               ": ", position.status().message()));
+            } else {
+              latest[m->partition] = *position;
+            }
+          }
+          auto end = ends.find(m->partition);
+          if (end != ends.end() && m->offset + 1 >= end->second) ends.erase(end);
+        }
+        rd_kafka_message_destroy(m);
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(assignment);
+    DS_RETURN_IF_ERROR(status);
+    std::optional<ChangePosition> out;
+    for (const auto& [p, position] : latest) {
+      if (!out.has_value() || position > *out) out = position;
+    }
+    return out;
   }
 
   KafkaDestinationConfig config_;
@@ -465,9 +782,114 @@ class KafkaDestination final : public runner::Destination {
   rd_kafka_t* rk_ = nullptr;
   int64_t outstanding_ = 0;  // produced messages without a delivery report yet
   bool transactions_ready_ = false;
+  bool progress_loaded_ = false;  // read by the current producer, after init_transactions
+  /// Every change up to here is committed in Kafka (by this run or an earlier one).
+  std::optional<ChangePosition> committed_;
 };
 
 }  // namespace
+
+// Snapshot and backfill rows ("load") are not in stream order: a chunk copied again after a
+// crash, or a backfill, may sit below the recorded position although no run delivered it. They
+// are never skipped and never move the position (a resumed snapshot is at-least-once; see
+// docs/connectors.md, "Snapshots").
+namespace {
+bool IsLoad(const arrow::StringArray& op, int64_t r) { return op.GetView(r) == "load"; }
+}  // namespace
+
+std::string ChangePosition::ToString() const {
+  return absl::StrCat("commit ", commit_lsn.ToString(), " seq ", seq);
+}
+
+std::optional<ChangePosition> LastChangePosition(const cdc::ChangeBatch& batch) {
+  std::optional<ChangePosition> out;
+  for (const cdc::RelationChanges& changes : batch.relations) {
+    if (changes.num_rows() == 0) continue;
+    const auto* commit = static_cast<const arrow::UInt64Array*>(
+        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
+    const auto* seq = static_cast<const arrow::Int64Array*>(
+        changes.records->GetColumnByName(cdc::kSeqColumn).get());
+    const auto* op = static_cast<const arrow::StringArray*>(
+        changes.records->GetColumnByName(cdc::kOpColumn).get());
+    for (int64_t r = 0; r < changes.num_rows(); ++r) {
+      if (commit->Value(r) == 0 || IsLoad(*op, r)) continue;
+      const ChangePosition p{Lsn(commit->Value(r)), seq->Value(r)};
+      if (!out.has_value() || p > *out) out = p;
+    }
+  }
+  return out;
+}
+
+cdc::ChangeBatch DropChangesThrough(const cdc::ChangeBatch& batch, const ChangePosition& through,
+                                    int64_t* dropped) {
+  *dropped = 0;
+  cdc::ChangeBatch out;
+  out.checkpoint = batch.checkpoint;
+  out.bytes = batch.bytes;
+  for (const cdc::RelationChanges& changes : batch.relations) {
+    const int64_t n = changes.num_rows();
+    if (n == 0) continue;
+    const auto* commit = static_cast<const arrow::UInt64Array*>(
+        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
+    const auto* seq = static_cast<const arrow::Int64Array*>(
+        changes.records->GetColumnByName(cdc::kSeqColumn).get());
+    const auto* op = static_cast<const arrow::StringArray*>(
+        changes.records->GetColumnByName(cdc::kOpColumn).get());
+    // Rows are in identity order, so the kept rows are one run at the end; any run is handled
+    // all the same (each becomes a slice).
+    int64_t run_start = -1;
+    auto end_run = [&](int64_t end) {
+      if (run_start < 0) return;
+      if (run_start == 0 && end == n) {
+        out.relations.push_back(changes);
+      } else {
+        cdc::RelationChanges part = changes;
+        part.records = changes.records->Slice(run_start, end - run_start);
+        part.first_commit_lsn = Lsn(commit->Value(run_start));
+        part.first_seq = seq->Value(run_start);
+        out.relations.push_back(std::move(part));
+      }
+      run_start = -1;
+    };
+    for (int64_t r = 0; r < n; ++r) {
+      const bool keep = commit->Value(r) == 0 || IsLoad(*op, r) ||
+                        ChangePosition{Lsn(commit->Value(r)), seq->Value(r)} > through;
+      if (keep) {
+        if (run_start < 0) run_start = r;
+      } else {
+        end_run(r);
+        ++*dropped;
+      }
+    }
+    end_run(n);
+  }
+  return out;
+}
+
+std::string EncodeKafkaProgress(const ChangePosition& last, Lsn checkpoint) {
+  nlohmann::json j = {
+      {"commit_lsn", last.commit_lsn.ToString()}, {"seq", last.seq}, {"checkpoint", nullptr}};
+  if (checkpoint.valid()) j["checkpoint"] = checkpoint.ToString();
+  return j.dump();
+}
+
+absl::StatusOr<ChangePosition> ParseKafkaProgress(absl::string_view value) {
+  const nlohmann::json j = nlohmann::json::parse(value.begin(), value.end(), nullptr,
+                                                 /*allow_exceptions=*/false);
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a progress record (", why,
+                     "): ", value.substr(0, std::min<size_t>(200, value.size()))));
+  };
+  if (!j.is_object()) return bad("not a JSON object");
+  auto lsn = j.find("commit_lsn");
+  auto seq = j.find("seq");
+  if (lsn == j.end() || !lsn->is_string()) return bad("no commit_lsn");
+  if (seq == j.end() || !seq->is_number_integer()) return bad("no seq");
+  auto parsed = Lsn::Parse(lsn->get<std::string>());
+  if (!parsed.ok()) return bad(parsed.status().message());
+  return ChangePosition{*parsed, seq->get<int64_t>()};
+}
 
 absl::StatusOr<std::unique_ptr<runner::Destination>> MakeKafkaDestination(
     KafkaDestinationConfig config) {

@@ -25,15 +25,31 @@
 // (message over the size limit, authorization, invalid topic) fail the batch with a message
 // that names the topic, the relation and the size; nothing is dropped.
 // With transactional_id, each batch is one Kafka transaction, committed before Write returns;
-// a failed attempt is aborted and the whole batch produced again, so read_committed consumers
-// never see a change twice.
+// a failed attempt is aborted and the whole batch produced again. Exactly-once across crashes:
+// every transaction also produces a progress record to a compacted topic (progress_topic,
+// key = transactional_id) holding the identity (commit LSN, seq) of the last change it wrote, so
+// the record is committed if and only if the data is. A worker killed after Kafka committed a
+// batch but before its checkpoint was persisted replays that batch from the older checkpoint;
+// the new producer first calls init_transactions (which fences the old producer and completes
+// or aborts its open transaction), then reads the progress topic with read_committed to its end
+// and drops every replayed change at or before the recorded identity (changes arrive in
+// (commit LSN, seq) order). read_committed consumers thus see every change exactly once. The
+// progress topic must be written by this transactional_id only: another producer's open
+// transaction on the same partition would hold back the last stable offset and hide our latest
+// record from the read (the default topic is one per transactional_id).
 //
 // Thread-compatible: owned by the flow's writer thread (librdkafka keeps its own threads).
 
+#include <compare>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ductstream/base/lsn.h"
+#include "ductstream/cdc/change_batch.h"
 #include "ductstream/destination/kafka_options.h"
 #include "ductstream/runner/destination.h"
 
@@ -50,5 +66,36 @@ struct KafkaDestinationConfig {
 /// an unreachable broker is not an error until a batch cannot be delivered).
 absl::StatusOr<std::unique_ptr<runner::Destination>> MakeKafkaDestination(
     KafkaDestinationConfig config);
+
+// --- exactly-once bookkeeping of the transactional mode (separate for unit tests) -------------
+
+/// A change's identity (change_batch.h): (__commit_lsn, __seq). A flow's changes arrive in
+/// increasing order of it, and a replay from a checkpoint rebuilds the same identities.
+struct ChangePosition {
+  Lsn commit_lsn;
+  int64_t seq = 0;
+
+  friend auto operator<=>(const ChangePosition&, const ChangePosition&) = default;
+  /// "0/16B3748:3"
+  std::string ToString() const;
+};
+
+/// The highest identity in `batch`, or none when no change has one (commit LSN 0/0).
+std::optional<ChangePosition> LastChangePosition(const cdc::ChangeBatch& batch);
+
+/// `batch` without its changes at or before `through`: what is left to write once a progress
+/// record says that everything up to `through` is committed. A relation wholly at or before it is
+/// left out, a relation partly so is sliced (no copy; its first_commit_lsn/first_seq become those
+/// of its first remaining change). Changes without an identity (commit LSN 0/0) are kept.
+/// `*dropped` is set to the number of changes left out. The checkpoint is kept.
+cdc::ChangeBatch DropChangesThrough(const cdc::ChangeBatch& batch, const ChangePosition& through,
+                                    int64_t* dropped);
+
+/// The value of a progress record, JSON:
+/// {"commit_lsn":"0/16B3748","seq":3,"checkpoint":"0/16B3790"} (checkpoint: the batch's, or
+/// null when the batch ends inside a transaction).
+std::string EncodeKafkaProgress(const ChangePosition& last, Lsn checkpoint);
+/// The last change's identity from a progress record's value.
+absl::StatusOr<ChangePosition> ParseKafkaProgress(absl::string_view value);
 
 }  // namespace ductstream::destination

@@ -41,8 +41,8 @@ class MockCluster {
     mock_ = rd_kafka_mock_cluster_new(rk_, 1);
     // One partition each (the mock would auto-create four), so a consumer of partition 0 sees
     // every message in production order.
-    for (const char* topic :
-         {"cdc.public.widgets", "fixed", "rec-arrow", "rec-parquet", "rec-avro", "rec-proto"}) {
+    for (const char* topic : {"cdc.public.widgets", "fixed", "rec-arrow", "rec-parquet", "rec-avro",
+                              "rec-proto", "tx", "ductstream.progress.tx-replay"}) {
       rd_kafka_mock_topic_create(mock_, topic, 1, 1);
     }
   }
@@ -53,8 +53,9 @@ class MockCluster {
   std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mock_); }
   rd_kafka_mock_cluster_t* mock() { return mock_; }
 
-  /// Reads partition 0 of `topic` from the beginning until `want` messages or 15 s.
-  std::vector<Consumed> Read(const std::string& topic, size_t want) {
+  /// Reads partition 0 of `topic` from the beginning until `want` messages or `wait`.
+  std::vector<Consumed> Read(const std::string& topic, size_t want,
+                             absl::Duration wait = absl::Seconds(15)) {
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps().c_str(), errstr, sizeof(errstr));
@@ -66,7 +67,7 @@ class MockCluster {
     rd_kafka_assign(c, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     std::vector<Consumed> out;
-    const absl::Time deadline = absl::Now() + absl::Seconds(15);
+    const absl::Time deadline = absl::Now() + wait;
     while (out.size() < want && absl::Now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 200);
       if (m == nullptr) continue;
@@ -242,6 +243,171 @@ TEST_F(KafkaDestinationTest, BadLibrdkafkaPropertyFailsAtCreation) {
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(d.status().message(), HasSubstr("no.such.property"));
+}
+
+// --- transactional exactly-once ------------------------------------------------------------
+
+cdc::RelationChanges SampleSlice(int64_t offset, int64_t length) {
+  cdc::RelationChanges changes = codec::sample::MakeSampleChanges();
+  const auto& data = codec::sample::Data();
+  changes.records = changes.records->Slice(offset, length);
+  changes.first_commit_lsn = Lsn(data.commit_lsn[offset]);
+  changes.first_seq = data.seq[offset];
+  return changes;
+}
+
+// The identities of the rows of every relation of `batch`, in order.
+std::vector<std::pair<uint64_t, int64_t>> Identities(const cdc::ChangeBatch& batch) {
+  std::vector<std::pair<uint64_t, int64_t>> out;
+  for (const auto& changes : batch.relations) {
+    const auto* commit = static_cast<const arrow::UInt64Array*>(
+        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
+    const auto* seq = static_cast<const arrow::Int64Array*>(
+        changes.records->GetColumnByName(cdc::kSeqColumn).get());
+    for (int64_t r = 0; r < changes.num_rows(); ++r) {
+      out.emplace_back(commit->Value(r), seq->Value(r));
+    }
+  }
+  return out;
+}
+
+TEST(ChangePositionTest, LastChangePositionIsTheHighestIdentity) {
+  const auto& data = codec::sample::Data();
+  auto last = LastChangePosition(SampleBatch());
+  ASSERT_TRUE(last.has_value());
+  // The sample's last row is a snapshot row ("load"), which never counts as stream progress.
+  ASSERT_EQ(data.op.back(), "load");
+  EXPECT_EQ(last->commit_lsn, Lsn(data.commit_lsn[data.op.size() - 2]));
+  EXPECT_EQ(last->seq, data.seq[data.op.size() - 2]);
+  EXPECT_FALSE(LastChangePosition(cdc::ChangeBatch{}).has_value());
+  // Identities compare by commit LSN first, then seq.
+  EXPECT_LT((ChangePosition{Lsn(5), 9}), (ChangePosition{Lsn(6), 0}));
+  EXPECT_LT((ChangePosition{Lsn(6), 0}), (ChangePosition{Lsn(6), 1}));
+}
+
+TEST(ChangePositionTest, DropChangesThroughKeepsHigherSeqOfTheSameCommit) {
+  const auto& data = codec::sample::Data();
+  const cdc::ChangeBatch batch = SampleBatch();
+  int64_t dropped = -1;
+  // Through the first change of the first transaction: its second change (same commit LSN,
+  // seq 1) must still be written.
+  cdc::ChangeBatch rest =
+      DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[0]), 0}, &dropped);
+  EXPECT_EQ(dropped, 1);
+  ASSERT_EQ(rest.relations.size(), 1u);
+  EXPECT_EQ(rest.num_rows(), 5);
+  EXPECT_EQ(rest.relations[0].first_commit_lsn, Lsn(data.commit_lsn[1]));
+  EXPECT_EQ(rest.relations[0].first_seq, 1);
+  EXPECT_EQ(rest.checkpoint, batch.checkpoint);
+  EXPECT_EQ(Identities(rest).front(), std::make_pair(data.commit_lsn[1], data.seq[1]));
+
+  // Through a whole transaction, between two stored identities, and past everything.
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[3]), 0}, &dropped);
+  EXPECT_EQ(dropped, 4);
+  EXPECT_EQ(Identities(rest),
+            (std::vector<std::pair<uint64_t, int64_t>>{{data.commit_lsn[4], data.seq[4]},
+                                                       {data.commit_lsn[5], data.seq[5]}}));
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[3] + 1), 0}, &dropped);
+  EXPECT_EQ(dropped, 4);
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[4]), data.seq[4]}, &dropped);
+  EXPECT_EQ(dropped, 5);
+  // Snapshot rows are never skipped, whatever their label: a chunk copied again after a crash
+  // or a backfill may sit below the recorded position although no run delivered it.
+  ASSERT_EQ(data.op[5], "load");
+  EXPECT_EQ(Identities(rest),
+            (std::vector<std::pair<uint64_t, int64_t>>{{data.commit_lsn[5], data.seq[5]}}));
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(~uint64_t{0} >> 1), 0}, &dropped);
+  EXPECT_EQ(dropped, 5);
+  EXPECT_EQ(rest.num_rows(), 1);
+  EXPECT_EQ(rest.checkpoint, batch.checkpoint);
+
+  cdc::ChangeBatch streamed;
+  streamed.relations = {SampleSlice(0, 5)};
+  rest =
+      DropChangesThrough(streamed, ChangePosition{Lsn(data.commit_lsn[4]), data.seq[4]}, &dropped);
+  EXPECT_EQ(dropped, 5);
+  EXPECT_TRUE(rest.relations.empty()) << "a relation wholly committed is left out";
+
+  // Before everything: the relation as it was (no slice).
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(1), 0}, &dropped);
+  EXPECT_EQ(dropped, 0);
+  ASSERT_EQ(rest.relations.size(), 1u);
+  EXPECT_EQ(rest.relations[0].records.get(), batch.relations[0].records.get());
+}
+
+TEST(ChangePositionTest, DropChangesThroughWorksPerRelation) {
+  const auto& data = codec::sample::Data();
+  cdc::ChangeBatch batch;
+  batch.relations = {SampleSlice(0, 3), SampleSlice(3, 3)};
+  int64_t dropped = -1;
+  cdc::ChangeBatch rest =
+      DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[2]), data.seq[2]}, &dropped);
+  EXPECT_EQ(dropped, 3);
+  ASSERT_EQ(rest.relations.size(), 1u);
+  EXPECT_EQ(rest.relations[0].records.get(), batch.relations[1].records.get());
+  rest = DropChangesThrough(batch, ChangePosition{Lsn(data.commit_lsn[3]), data.seq[3]}, &dropped);
+  EXPECT_EQ(dropped, 4);
+  ASSERT_EQ(rest.relations.size(), 1u);
+  EXPECT_EQ(rest.relations[0].num_rows(), 2);
+  EXPECT_EQ(rest.relations[0].first_commit_lsn, Lsn(data.commit_lsn[4]));
+}
+
+TEST(ChangePositionTest, ProgressRecordRoundTrips) {
+  const ChangePosition p{*Lsn::Parse("16/B374D848"), 42};
+  const std::string value = EncodeKafkaProgress(p, *Lsn::Parse("16/B374D900"));
+  EXPECT_THAT(value, HasSubstr("\"commit_lsn\":\"16/B374D848\""));
+  EXPECT_THAT(value, HasSubstr("\"checkpoint\":\"16/B374D900\""));
+  auto parsed = ParseKafkaProgress(value);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, p);
+  EXPECT_THAT(EncodeKafkaProgress(p, Lsn()), HasSubstr("\"checkpoint\":null"));
+  for (const char* bad :
+       {"", "{", "[]", "{\"seq\":1}", "{\"commit_lsn\":\"0/1\"}",
+        "{\"commit_lsn\":\"zz\",\"seq\":1}", "{\"commit_lsn\":\"0/1\",\"seq\":\"1\"}"}) {
+    EXPECT_FALSE(ParseKafkaProgress(bad).ok()) << bad;
+  }
+}
+
+// A producer that committed part of the changes and "crashed" (its checkpoint never moved): the
+// next producer with the same transactional id is handed the whole batch again and writes only
+// what the first did not commit.
+TEST_F(KafkaDestinationTest, TransactionalReplayAfterACrashWritesEveryChangeOnce) {
+  const auto& data = codec::sample::Data();
+  KafkaOptions o;
+  o.message_mode = KafkaMessageMode::kRecord;
+  o.format = codec::WireFormat::kJson;
+  o.topic = "tx";
+  o.transactional_id = "tx-replay";
+  {
+    auto first = Make(o);
+    ASSERT_NE(first, nullptr);
+    cdc::ChangeBatch part;
+    part.relations.push_back(SampleSlice(0, 2));  // the first transaction's two changes
+    ASSERT_TRUE(first->Write(part).ok());
+    // No Close: a crash.
+  }
+  auto second = Make(o);
+  ASSERT_NE(second, nullptr);
+  cdc::ChangeBatch first_half;
+  first_half.relations.push_back(SampleSlice(0, 3));
+  ASSERT_TRUE(second->Write(first_half).ok());
+  ASSERT_TRUE(second->Write(SampleBatch()).ok()) << "a replay of an overlapping batch";
+  ASSERT_TRUE(second->Close().ok());
+
+  // The progress topic holds the last change written.
+  auto progress = cluster_.Read(KafkaProgressTopic(o), 3, absl::Seconds(10));
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back().key, "tx-replay");
+  auto last = ParseKafkaProgress(progress.back().value);
+  ASSERT_TRUE(last.ok()) << last.status();
+  // The last streamed change: the sample's final row is a snapshot row, which is not progress.
+  EXPECT_EQ(*last, (ChangePosition{Lsn(data.commit_lsn[4]), data.seq[4]}));
+  auto got = cluster_.Read("tx", 7, absl::Seconds(3));
+  ASSERT_EQ(got.size(), 6u) << "every change exactly once";
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].headers["ductstream-commit-lsn"], Lsn(data.commit_lsn[i]).ToString()) << i;
+    EXPECT_EQ(got[i].headers["ductstream-seq"], absl::StrCat(data.seq[i])) << i;
+  }
 }
 
 }  // namespace

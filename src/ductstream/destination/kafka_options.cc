@@ -117,9 +117,21 @@ const std::vector<KafkaOption>& OptionTable() {
        }},
       {{"transactional_id", "",
         "set: a transactional producer with this transactional.id; each batch is one Kafka "
-        "transaction, so read_committed consumers never see a batch twice after a crash"},
+        "transaction that also records the last change written in progress_topic, and a "
+        "restarted worker skips the changes an earlier run committed, so read_committed "
+        "consumers see every change exactly once, even after a crash. One id per flow "
+        "destination"},
        [](absl::string_view v, KafkaOptions& o) -> std::string {
          o.transactional_id = std::string(absl::StripAsciiWhitespace(v));
+         return "";
+       }},
+      {{"progress_topic", "ductstream.progress.<transactional_id>",
+        "with transactional_id: the compacted topic (created if missing) holding the progress "
+        "records, keyed by transactional_id. Give every transactional_id its own topic"},
+       [](absl::string_view v, KafkaOptions& o) -> std::string {
+         const std::string topic(absl::StripAsciiWhitespace(v));
+         if (std::string problem = KafkaTopicNameProblem(topic); !problem.empty()) return problem;
+         o.progress_topic = topic;
          return "";
        }},
       {{"idempotence", "true",
@@ -219,6 +231,15 @@ absl::StatusOr<KafkaOptions> ParseKafkaOptions(const flow::Endpoint& dest,
   if (!out.transactional_id.empty() && !out.idempotence) {
     problem("transactional_id", "a transactional producer needs idempotence=true");
   }
+  if (out.transactional_id.empty() && !out.progress_topic.empty()) {
+    problem("progress_topic", "is only used with transactional_id");
+  }
+  if (!out.transactional_id.empty() && out.progress_topic.empty()) {
+    if (std::string p = KafkaTopicNameProblem(KafkaProgressTopic(out)); !p.empty()) {
+      problem("transactional_id",
+              absl::StrCat("cannot name the default progress topic (", p, "): set progress_topic"));
+    }
+  }
   if (out.retry_backoff_max < out.retry_backoff) {
     problem("retry_backoff_max", "must be at least retry_backoff");
   }
@@ -230,6 +251,24 @@ absl::StatusOr<KafkaOptions> ParseKafkaOptions(const flow::Endpoint& dest,
 std::string KafkaTopicFor(absl::string_view topic_template, absl::string_view schema,
                           absl::string_view table) {
   return absl::StrReplaceAll(topic_template, {{"{schema}", schema}, {"{table}", table}});
+}
+
+std::string KafkaProgressTopic(const KafkaOptions& options) {
+  if (!options.progress_topic.empty()) return options.progress_topic;
+  return absl::StrCat("ductstream.progress.", options.transactional_id);
+}
+
+std::string KafkaTopicNameProblem(absl::string_view topic) {
+  if (topic.empty()) return "must not be empty";
+  if (topic.size() > 249) return absl::StrCat("\"", topic, "\" is longer than 249 characters");
+  if (topic == "." || topic == "..") return absl::StrCat("\"", topic, "\" is not a topic name");
+  for (char c : topic) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return absl::StrCat("\"", topic,
+                          "\" is not a Kafka topic name (letters, digits, '.', '_' and '-')");
+    }
+  }
+  return "";
 }
 
 absl::string_view KafkaAcksValue(KafkaAcks acks) {

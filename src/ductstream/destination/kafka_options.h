@@ -37,8 +37,13 @@ struct KafkaOptions {
   std::string compression = "none";
   KafkaAcks acks = KafkaAcks::kAll;
   KafkaMessageMode message_mode = KafkaMessageMode::kBatch;
-  /// Non-empty: a transactional producer, one Kafka transaction per batch.
+  /// Non-empty: a transactional producer, one Kafka transaction per batch, each also holding a
+  /// progress record (the last change it wrote) so that a restarted worker skips what an earlier
+  /// run already committed: exactly-once for read_committed consumers.
   std::string transactional_id;
+  /// The compacted topic of the progress records, keyed by transactional_id. Empty: the default,
+  /// KafkaProgressTopic() = "ductstream.progress.<transactional_id>".
+  std::string progress_topic;
   /// Idempotent producer (needs acks=all; turned off for the other acks settings).
   bool idempotence = true;
   /// The largest message the producer sends (librdkafka message.max.bytes). A larger message is
@@ -70,5 +75,14 @@ std::string KafkaTopicFor(absl::string_view topic_template, absl::string_view sc
                           absl::string_view table);
 
 absl::string_view KafkaAcksValue(KafkaAcks acks);  // "0", "1", "all"
+
+/// The progress topic of a transactional destination: `progress_topic`, or by default
+/// "ductstream.progress.<transactional_id>" (a topic per transactional id: see
+/// kafka_destination.h for why it must not be shared by several producers).
+std::string KafkaProgressTopic(const KafkaOptions& options);
+
+/// "" when `topic` is a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters), else why
+/// it is not.
+std::string KafkaTopicNameProblem(absl::string_view topic);
 
 }  // namespace ductstream::destination

@@ -43,6 +43,7 @@ TEST(KafkaOptionsTest, EveryOptionParses) {
                                     {"acks", "all"},
                                     {"message_mode", "record"},
                                     {"transactional_id", "tx-1"},
+                                    {"progress_topic", "ops.progress"},
                                     {"max_message_bytes", "2MiB"},
                                     {"delivery_timeout", "5s"},
                                     {"retry_backoff", "100ms"},
@@ -59,6 +60,8 @@ TEST(KafkaOptionsTest, EveryOptionParses) {
   EXPECT_EQ(o->compression, "lz4");
   EXPECT_EQ(o->message_mode, KafkaMessageMode::kRecord);
   EXPECT_EQ(o->transactional_id, "tx-1");
+  EXPECT_EQ(o->progress_topic, "ops.progress");
+  EXPECT_EQ(KafkaProgressTopic(*o), "ops.progress");
   EXPECT_EQ(o->max_message_bytes, 2 << 20);
   EXPECT_EQ(o->delivery_timeout, absl::Seconds(5));
   EXPECT_EQ(o->retry_backoff, absl::Milliseconds(100));
@@ -118,6 +121,34 @@ TEST(KafkaOptionsTest, TransactionsNeedAcksAllAndIdempotence) {
   EXPECT_THAT(o.status().message(), HasSubstr("needs idempotence=true"));
 }
 
+TEST(KafkaOptionsTest, ProgressTopicDefaultsToOnePerTransactionalId) {
+  auto o = ParseKafkaOptions(Kafka({{"transactional_id", "orders-flow"}}), "d");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->progress_topic.empty());
+  EXPECT_EQ(KafkaProgressTopic(*o), "ductstream.progress.orders-flow");
+
+  // An id that cannot name a topic needs an explicit progress_topic.
+  o = ParseKafkaOptions(Kafka({{"transactional_id", "orders flow/1"}}), "d");
+  ASSERT_FALSE(o.ok());
+  EXPECT_THAT(o.status().message(),
+              AllOf(HasSubstr("d.options.transactional_id"), HasSubstr("set progress_topic")));
+  o = ParseKafkaOptions(
+      Kafka({{"transactional_id", "orders flow/1"}, {"progress_topic", "orders-progress"}}), "d");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(KafkaProgressTopic(*o), "orders-progress");
+
+  o = ParseKafkaOptions(Kafka({{"progress_topic", "p"}}), "d");
+  ASSERT_FALSE(o.ok());
+  EXPECT_THAT(o.status().message(), HasSubstr("only used with transactional_id"));
+  o = ParseKafkaOptions(Kafka({{"transactional_id", "t"}, {"progress_topic", "a b"}}), "d");
+  ASSERT_FALSE(o.ok());
+  EXPECT_THAT(o.status().message(),
+              AllOf(HasSubstr("d.options.progress_topic"), HasSubstr("not a Kafka topic name")));
+  EXPECT_EQ(KafkaTopicNameProblem("ok.topic_name-1"), "");
+  EXPECT_NE(KafkaTopicNameProblem(std::string(250, 'x')), "");
+  EXPECT_NE(KafkaTopicNameProblem(".."), "");
+}
+
 TEST(KafkaOptionsTest, TopicTemplate) {
   EXPECT_EQ(KafkaTopicFor("cdc.{schema}.{table}", "public", "orders"), "cdc.public.orders");
   EXPECT_EQ(KafkaTopicFor("fixed", "public", "orders"), "fixed");
@@ -131,9 +162,9 @@ TEST(KafkaOptionsTest, DocsListEveryOption) {
     names.emplace_back(d.name);
     EXPECT_FALSE(d.description.empty()) << d.name;
   }
-  for (const char* expected :
-       {"brokers", "topic", "format", "compression", "acks", "message_mode", "transactional_id",
-        "max_message_bytes", "delivery_timeout", "retry_timeout", "librdkafka.<property>"}) {
+  for (const char* expected : {"brokers", "topic", "format", "compression", "acks", "message_mode",
+                               "transactional_id", "progress_topic", "max_message_bytes",
+                               "delivery_timeout", "retry_timeout", "librdkafka.<property>"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
 }

@@ -97,6 +97,8 @@ enum class SourceMode { kCdc, kBackfill };
 /// from an in-memory cache of recent values, or by querying the source table.
 enum class ToastFill { kNone, kCache, kSource };
 enum class SyncPublicationMode { kAdd, kSync };
+/// The initial copy of a cdc flow (docs/connectors.md, "Snapshots").
+enum class SnapshotMode { kInitial, kNever, kOnly };
 
 /// Typed options of the postgres source (SPEC §5.1 CDC, §5.9 backfill). Byte sizes are in bytes.
 struct PostgresSourceOptions {
@@ -144,7 +146,13 @@ struct PostgresSourceOptions {
   std::string flow_id;
   SourceMode mode = SourceMode::kCdc;
 
-  // Backfill (mode=backfill) only.
+  /// initial: copy the published tables when the slot is created (resuming an unfinished copy);
+  /// never: stream only; only: copy and exit, without a slot.
+  SnapshotMode snapshot = SnapshotMode::kInitial;
+  /// Page-range chunks of about this size (the unit of parallelism and of resumption).
+  int64_t snapshot_chunk_bytes = int64_t{32} << 20;
+
+  // Snapshots (initial, only) and backfill (mode=backfill).
   std::vector<std::string> schemas;
   int snapshot_workers = 1;
   std::string partition_column;

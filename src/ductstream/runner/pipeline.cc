@@ -261,7 +261,10 @@ class Pipeline::Impl {
       // The lookup goes through resolver_, which is replaced on reconnect.
       builder_ = std::make_unique<cdc::BatchBuilder>(
           bo, [this](Oid oid) { return resolver_->Lookup(oid); },
-          [this](cdc::ChangeBatch batch) { return queue_.Push(std::move(batch)); });
+          [this](cdc::ChangeBatch batch) {
+            if (!options_.source.excluded_tables.empty()) DropExcluded(batch);
+            return queue_.Push(std::move(batch));
+          });
       buffer_ = std::make_unique<cdc::TxnBuffer>(src.stream_buffer_bytes, src.spill_dir);
       assembler_ = std::make_unique<cdc::TransactionAssembler>(
           protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_);
@@ -278,6 +281,13 @@ class Pipeline::Impl {
     if (persisted.valid()) DS_RETURN_IF_ERROR(stream_->SendStatus(persisted));
     last_sent_ = persisted;
     return absl::OkStatus();
+  }
+
+  void DropExcluded(cdc::ChangeBatch& batch) const {
+    const auto& excluded = options_.source.excluded_tables;
+    std::erase_if(batch.relations, [&](const cdc::RelationChanges& r) {
+      return std::find(excluded.begin(), excluded.end(), r.QualifiedName()) != excluded.end();
+    });
   }
 
   void LogToastFill() const {

@@ -59,6 +59,9 @@ struct SourceSettings {
   ToastFill toast_fill = ToastFill::kNone;
   /// Memory of the toast_fill=cache value cache.
   int64_t toast_cache_bytes = int64_t{64} << 20;
+  /// "schema.table" of DuctStream's own tables in the source database (the snapshot progress
+  /// table): a publication FOR ALL TABLES publishes them too, but they are never delivered.
+  std::vector<std::string> excluded_tables;
 };
 
 struct PipelineOptions {

@@ -19,6 +19,7 @@
 #include "ductstream/destination/grpc_destination.h"
 #include "ductstream/destination/http_destination.h"
 #include "ductstream/destination/kafka_destination.h"
+#include "ductstream/destination/null_destination.h"
 #include "ductstream/destination/pgstream_destination.h"
 #include "ductstream/destination/s3_destination.h"
 #include "ductstream/postgres/connection.h"
@@ -116,6 +117,15 @@ const std::vector<Connector>& Connectors() {
          DS_ASSIGN_OR_RETURN(config.options, destination::ParsePgstreamOptions(d, field));
          return destination::MakePgstreamDestination(std::move(config));
        }},
+      {{"null"},
+       [](const flow::Endpoint& d, const std::string& field) {
+         return destination::CheckNullDestinationOptions(d, field);
+       },
+       [](const flow::FlowDefinition&, const flow::Endpoint& d,
+          const std::string& field) -> absl::StatusOr<DestinationPtr> {
+         DS_RETURN_IF_ERROR(destination::CheckNullDestinationOptions(d, field));
+         return destination::MakeNullDestination(destination::NullDestinationConfig{d.name});
+       }},
   };
   return *connectors;
 }
@@ -181,12 +191,25 @@ absl::StatusOr<PreparedFlow> PrepareFlow(const WorkerFlags& flags, const store::
 absl::StatusOr<PreparedFlow> PrepareDefinition(flow::FlowDefinition definition,
                                                const WorkerFlags& flags,
                                                const store::EnvLookup& env) {
-  if (absl::AsciiStrToLower(flags.mode) != "cdc") {
-    return absl::UnimplementedError(
-        absl::StrCat("-mode ", flags.mode,
-                     ": only cdc is available in this build (backfill comes with the "
-                     "snapshot feature)"));
+  const std::string mode = absl::AsciiStrToLower(flags.mode);
+  if (mode != "cdc" && mode != "backfill") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-mode ", flags.mode, ": expected cdc or backfill"));
   }
+  // SPEC.md §2.2: the flags override the flow's source options.
+  auto& options = definition.source.options;
+  if (mode == "backfill") {
+    options["mode"] = "backfill";
+    if (!flags.tables.empty()) {
+      options["publication_tables"] = flags.tables;
+      options.erase("tables");
+    }
+    if (!flags.schemas.empty()) options["schemas"] = flags.schemas;
+  }
+  if (flags.snapshot_workers > 0)
+    options["snapshot_workers"] = absl::StrCat(flags.snapshot_workers);
+  if (!flags.partition_column.empty()) options["partition_column"] = flags.partition_column;
+  if (flags.partition_count > 0) options["partition_count"] = absl::StrCat(flags.partition_count);
   PreparedFlow prepared;
   prepared.definition = std::move(definition);
 
@@ -260,6 +283,43 @@ absl::StatusOr<PreparedFlow> PrepareDefinition(flow::FlowDefinition definition,
       break;
   }
   s.toast_cache_bytes = src.toast_cache_bytes;
+  if (src.snapshot_state_backend == "postgres") {
+    s.excluded_tables.push_back(
+        absl::StrCat(src.snapshot_state_schema, ".", src.snapshot_state_table));
+  }
+
+  const bool backfill = src.mode == flow::SourceMode::kBackfill;
+  if (backfill || src.snapshot != flow::SnapshotMode::kNever) {
+    snapshot::SnapshotConfig& c = prepared.snapshot.emplace();
+    c.flow = p.flow;
+    c.kind = backfill                                    ? snapshot::SnapshotKind::kBackfill
+             : src.snapshot == flow::SnapshotMode::kOnly ? snapshot::SnapshotKind::kOnly
+                                                         : snapshot::SnapshotKind::kInitial;
+    c.dsn = src.dsn;
+    c.slot = src.slot;
+    c.create_slot = src.create_slot;
+    c.publication = src.publication;
+    c.publication_tables = src.publication_tables;
+    c.publication_schemas = src.publication_schemas;
+    c.ensure_publication = src.ensure_publication;
+    if (backfill) {
+      c.tables = src.publication_tables;
+      c.schemas = src.schemas;
+    }
+    c.workers = src.snapshot_workers;
+    c.partition_column = src.partition_column;
+    c.partition_count = src.partition_count;
+    c.consistent = src.snapshot_consistent;
+    c.batch_rows = src.batch_size;
+    c.max_batch_bytes = src.max_batch_bytes;
+    c.max_inflight_bytes = src.max_inflight_bytes;
+    c.chunk_bytes = src.snapshot_chunk_bytes;
+    c.excluded_tables = s.excluded_tables;
+    if (c.kind == snapshot::SnapshotKind::kOnly && c.publication.empty()) {
+      return absl::InvalidArgumentError(
+          "source.options.publication: required with snapshot=only (its tables are copied)");
+    }
+  }
 
   DS_ASSIGN_OR_RETURN(prepared.destinations, MakeDestinations(prepared.definition));
   return prepared;
@@ -275,6 +335,30 @@ absl::Status RunPrepared(PreparedFlow prepared, store::CheckpointStore* checkpoi
             prepared.destinations.size(), prepared.destinations.size() == 1 ? "" : "s",
             checkpoints_description);
   const std::string flow = prepared.pipeline.flow.value();
+  if (prepared.snapshot.has_value()) {
+    const snapshot::SnapshotConfig& config = *prepared.snapshot;
+    DS_ASSIGN_OR_RETURN(auto state, OpenSnapshotState(prepared.source));
+    std::vector<runner::Destination*> destinations;
+    for (auto& d : prepared.destinations) destinations.push_back(d.get());
+    absl::StatusOr<snapshot::SnapshotOutcome> outcome =
+        snapshot::RunSnapshot(config, destinations, *state, stop);
+    const bool exits = config.kind != snapshot::SnapshotKind::kInitial;
+    const bool stopped = outcome.ok() && outcome->ran && !outcome->completed;
+    if (!outcome.ok() || exits || stopped) {  // the pipeline will not run: close them here
+      for (auto& d : prepared.destinations) {
+        if (absl::Status closed = d->Close(); !closed.ok()) {
+          log->warn("flow {}: closing destination {}: {}", flow, d->name(), closed.ToString());
+        }
+      }
+    }
+    DS_RETURN_IF_ERROR(outcome.status());
+    if (exits || stopped) {
+      log->info("flow {}: {} ({} rows copied)", flow,
+                outcome->completed ? "snapshot complete" : "stopped during the snapshot",
+                outcome->rows);
+      return absl::OkStatus();
+    }
+  }
   runner::Pipeline pipeline(std::move(prepared.pipeline), std::move(prepared.destinations),
                             checkpoints);
   absl::Status status = pipeline.Run(stop);
@@ -419,6 +503,17 @@ absl::Status RunControlledFlow(const WorkerFlags& flags, const std::atomic<bool>
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<snapshot::SnapshotState>> OpenSnapshotState(
+    const flow::PostgresSourceOptions& src) {
+  if (src.snapshot_state_backend == "none") return snapshot::MakeMemorySnapshotState();
+  if (src.snapshot_state_backend == "file") {
+    return snapshot::MakeFileSnapshotState(src.snapshot_state_path);
+  }
+  return snapshot::OpenPostgresSnapshotState(
+      src.snapshot_state_dsn.empty() ? src.dsn : src.snapshot_state_dsn, src.snapshot_state_schema,
+      src.snapshot_state_table);
+}
 
 bool IsLeaseOutcome(const absl::Status& status) {
   return status.GetPayload(kLeasePayload).has_value() ||

@@ -14,18 +14,22 @@
 #include "ductstream/flow/flow_config.h"
 #include "ductstream/runner/destination.h"
 #include "ductstream/runner/pipeline.h"
+#include "ductstream/snapshot/snapshotter.h"
 #include "ductstream/store/checkpoint_store.h"
 
 namespace ductstream::worker {
 
 struct WorkerFlags {
-  std::string flow_file;     // -flow
-  std::string flow_id;       // -flow-id (control plane)
-  int max_empty_reads = 0;   // -max-empty-reads
-  std::string mode = "cdc";  // -mode
-  std::string start_lsn;     // -start-lsn
-  std::string tables;        // -tables (backfill)
-  std::string schemas;       // -schemas (backfill)
+  std::string flow_file;         // -flow
+  std::string flow_id;           // -flow-id (control plane)
+  int max_empty_reads = 0;       // -max-empty-reads
+  std::string mode = "cdc";      // -mode
+  std::string start_lsn;         // -start-lsn
+  std::string tables;            // -tables (backfill)
+  std::string schemas;           // -schemas (backfill)
+  int snapshot_workers = 0;      // -snapshot-workers (0: the flow's snapshot_workers)
+  std::string partition_column;  // -partition-column
+  int partition_count = 0;       // -partition-count (0: the flow's)
 };
 
 /// Everything a flow needs, built and checked before any connection is made.
@@ -34,6 +38,9 @@ struct PreparedFlow {
   flow::PostgresSourceOptions source;
   runner::PipelineOptions pipeline;
   std::vector<std::unique_ptr<runner::Destination>> destinations;
+  /// The snapshot to run (or resume) before streaming; for kOnly and kBackfill the worker exits
+  /// once it is complete. Unset: stream only (snapshot=never).
+  std::optional<snapshot::SnapshotConfig> snapshot;
 };
 
 /// Loads, validates and builds the flow of `flags`. Errors name the flag or the flow field
@@ -55,6 +62,10 @@ absl::StatusOr<std::vector<std::unique_ptr<runner::Destination>>> MakeDestinatio
 /// anything or doing I/O: InvalidArgument naming each bad field, Unimplemented for a connector
 /// this build does not have. The API server calls it before storing a flow.
 absl::Status CheckDestinations(const flow::FlowDefinition& flow);
+
+/// The snapshot progress store the flow's source options select (snapshot_state_backend).
+absl::StatusOr<std::unique_ptr<snapshot::SnapshotState>> OpenSnapshotState(
+    const flow::PostgresSourceOptions& source);
 
 /// Runs the flow until `stop` (graceful), max-empty-reads, or a fatal error. With -flow-id the
 /// flow is read from the control store (DUCTSTREAM_POSTGRES_DSN, else the local SQLite file) and

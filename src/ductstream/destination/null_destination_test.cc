@@ -1,0 +1,50 @@
+// The null destination (decode-only benchmarks): counts what it is given, discards it, and
+// rejects options it does not have.
+
+#include "ductstream/destination/null_destination.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "ductstream/codec/testing_batches.h"
+
+namespace ductstream::destination {
+namespace {
+
+TEST(NullDestinationTest, CountsRowsAndBytesOfEveryBatch) {
+  NullDestinationCounts counts;
+  auto dest = MakeNullDestination(NullDestinationConfig{"sink"}, &counts);
+  ASSERT_TRUE(dest.ok()) << dest.status();
+  EXPECT_EQ((*dest)->name(), "sink");
+
+  cdc::ChangeBatch batch;
+  batch.relations.push_back(codec::sample::MakeSampleChanges());
+  batch.relations.push_back(codec::sample::MakeSampleChanges());
+  batch.bytes = 1234;
+  const int64_t rows = batch.num_rows();
+  ASSERT_GT(rows, 0);
+  ASSERT_TRUE((*dest)->Write(batch).ok());
+  ASSERT_TRUE((*dest)->Write(cdc::ChangeBatch{}).ok());
+  ASSERT_TRUE((*dest)->Write(batch).ok());
+  ASSERT_TRUE((*dest)->Close().ok());
+
+  EXPECT_EQ(counts.batches, 3);
+  EXPECT_EQ(counts.rows, 2 * rows);
+  EXPECT_EQ(counts.bytes, 2 * 1234);
+}
+
+TEST(NullDestinationTest, TakesNoOptionsButFormatAndFlowId) {
+  EXPECT_TRUE(
+      CheckNullDestinationOptions(flow::Endpoint{"sink", "null", {}}, "destinations[0]").ok());
+  EXPECT_TRUE(CheckNullDestinationOptions(
+                  flow::Endpoint{"sink", "null", {{"flow_id", "f1"}, {"format", "parquet"}}},
+                  "destinations[0]")
+                  .ok());
+  absl::Status s = CheckNullDestinationOptions(flow::Endpoint{"sink", "null", {{"path", "/tmp/x"}}},
+                                               "destinations[1]");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "destinations[1].options.path: unknown option")) << s;
+}
+
+}  // namespace
+}  // namespace ductstream::destination

@@ -283,6 +283,22 @@ def protocol_options(server_version_num):
     return o
 
 
+KAFKA_MAX_MESSAGE = 64 << 20
+
+
+def create_topic(bootstrap, topic, max_message_bytes):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1, config={
+        "max.message.bytes": str(max_message_bytes)})])
+    for f in futures.values():
+        try:
+            f.result(30)
+        except Exception as e:  # already there (a second repetition)
+            if "already exists" not in str(e).lower():
+                raise
+
+
 def mode_destination(mode, work, topic_prefix, bootstrap):
     """(flow wire_format, destination JSON) of a worker mode."""
     if mode == "null":
@@ -291,9 +307,12 @@ def mode_destination(mode, work, topic_prefix, bootstrap):
         return mode, {"name": "files", "type": "file",
                       "options": {"path": os.path.join(work, "out")}}
     if mode == "kafka-batch":
+        # A batch of the default size (10 000 rows, up to max_batch_bytes of Arrow memory) is one
+        # message of several MB: the topic is created to take up to 64 MiB (create_topic).
+        create_topic(bootstrap, f"{topic_prefix}.batch", KAFKA_MAX_MESSAGE)
         return "arrow", {"name": "kafka", "type": "kafka", "options": {
             "brokers": bootstrap, "topic": f"{topic_prefix}.batch", "message_mode": "batch",
-            "format": "arrow"}}
+            "format": "arrow", "max_message_bytes": str(KAFKA_MAX_MESSAGE)}}
     if mode == "kafka-record":
         return "json", {"name": "kafka", "type": "kafka", "options": {
             "brokers": bootstrap, "topic": f"{topic_prefix}.record", "message_mode": "record",
@@ -492,7 +511,7 @@ def file_reader(out, fmt, latencies, stop):
             with pa.memory_map(f) as source:
                 table = ipc.open_stream(source).read_all()
             for ts in table.column("__commit_ts").to_pylist():
-                latencies.append(now - ts.timestamp())
+                latencies.append((ts.timestamp(), now - ts.timestamp()))
         time.sleep(0.005)
 
 
@@ -501,7 +520,8 @@ def kafka_reader(bootstrap, topic, latencies, stop):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{time.time()}",
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "fetch.wait.max.ms": 5})
-    c.subscribe([topic])
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])  # no group rebalance to wait for
     try:
         while not stop.is_set():
             msg = c.poll(0.05)
@@ -510,7 +530,7 @@ def kafka_reader(bootstrap, topic, latencies, stop):
             now = time.time()
             ts = json.loads(msg.value())["commit_ts"]
             t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-            latencies.append(now - t)
+            latencies.append((t, now - t))
     finally:
         c.close()
 
@@ -536,6 +556,7 @@ def run_latency(pg, args, work, bootstrap):
             reader = threading.Thread(target=file_reader,
                                       args=(os.path.join(work, "out"), "arrow", latencies, stop))
         else:
+            create_topic(bootstrap, f"{topic_prefix}.record", 1 << 20)
             reader = threading.Thread(target=kafka_reader,
                                       args=(bootstrap, f"{topic_prefix}.record", latencies, stop))
         reader.start()
@@ -544,6 +565,7 @@ def run_latency(pg, args, work, bootstrap):
         time.sleep(2)  # connected and streaming
         before = int(pg.psql("SELECT count(*) FROM bench_lat"))
         log(f"latency ({mode}): {args.rate} rows/s for {args.latency_seconds} s")
+        load_start = time.time()
         tps = pgbench_rate(pg, script, args.rate, args.latency_seconds)
         expected = int(pg.psql("SELECT count(*) FROM bench_lat")) - before
         deadline = time.monotonic() + 30
@@ -555,8 +577,8 @@ def run_latency(pg, args, work, bootstrap):
         proc.wait()
         drop_slot(pg, slot)
         shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
-        skip = int(args.rate)  # the first second: the stream warming up
-        lat = sorted(latencies[skip:])
+        # Rows committed in the first second are the warm-up.
+        lat = sorted(l for t, l in latencies if t >= load_start + 1)
         r = {"mode": mode, "rate": tps, "rows": len(latencies), "expected": expected,
              "p50": percentile(lat, 50) * 1000, "p95": percentile(lat, 95) * 1000,
              "p99": percentile(lat, 99) * 1000, "batch_timeout": args.latency_batch_timeout}
@@ -580,7 +602,7 @@ def pgbench_rate(pg, script, rate, seconds):
 # ------------------------------------------------------------------------------------------------
 
 
-def print_tables(runs, latency, out):
+def print_tables(runs, latency, out, quiet=False):
     lines = ["| workload | rows | WAL MB | consumer | seconds (each run) | rows/s (best) | ratio | "
              "CPU s | CPU s / M rows | cores | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -607,7 +629,8 @@ def print_tables(runs, latency, out):
                          f"{r['batch_timeout']} | {r['p50']:.0f} | {r['p95']:.0f} | "
                          f"{r['p99']:.0f} |")
     text = "\n".join(lines)
-    print(text)
+    if not quiet:
+        print(text)
     with open(out, "w") as f:
         f.write(text + "\n")
 
@@ -647,9 +670,13 @@ def main():
     work = tempfile.mkdtemp(prefix="ds-bench.")
     os.chmod(work, 0o755)
     try:
-        runs = [run_workload(pg, wl, modes, args, work, proto, args.kafka_bootstrap)
-                for wl in workloads]
         latency = [] if args.no_latency else run_latency(pg, args, work, args.kafka_bootstrap)
+        runs = []
+        for wl in workloads:
+            runs.append(run_workload(pg, wl, modes, args, work, proto, args.kafka_bootstrap))
+            # What is done so far, in case a long run is interrupted.
+            os.makedirs(args.results, exist_ok=True)
+            print_tables(runs, latency, os.path.join(args.results, "partial.md"), quiet=True)
     finally:
         if os.environ.get("DS_BENCH_KEEP"):
             log(f"kept {work} (DS_BENCH_KEEP)")

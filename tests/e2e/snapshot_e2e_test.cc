@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -242,6 +243,32 @@ TEST_F(SnapshotE2eTest, BackfillRecopiesChosenTablesWhileTheFlowStreams) {
   EXPECT_EQ(big[0]["note"], "streamed before");
   EXPECT_EQ(big[1]["note"], "streamed after");
   EXPECT_TRUE(LogContains("backfill snapshot complete")) << ReadFile(Log());
+}
+
+TEST_F(SnapshotE2eTest, HashPartitionedBackfillCopiesEveryRowOnceIncludingNulls) {
+  // Rows whose partition column is NULL or hashes negative belong to a partition too (SPEC.md
+  // §16 item 10).
+  Sql("CREATE TABLE nokey (a int, b text)");
+  Sql("INSERT INTO nokey SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' || g END "
+      "FROM generate_series(1, 2000) g");
+  Sql("CREATE PUBLICATION e2e_pub FOR TABLE nokey");
+  ASSERT_EQ(RunWorker(WriteFlow({{"snapshot", "never"}}), 1,
+                      {"-mode", "backfill", "-tables", "nokey", "-partition-column", "b",
+                       "-partition-count", "4", "-snapshot-workers", "2"}),
+            0)
+      << ReadFile(Log());
+  const auto rows = Changes("nokey");
+  ASSERT_EQ(rows.size(), 2000u);
+  std::set<int> seen;
+  int nulls = 0;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["__op"], "load");
+    seen.insert(row["a"].get<int>());
+    nulls += row["b"].is_null() ? 1 : 0;
+  }
+  EXPECT_EQ(seen.size(), 2000u);
+  EXPECT_EQ(nulls, 2000 / 7);
+  EXPECT_TRUE(LogContains("in 4 chunks")) << ReadFile(Log());
 }
 
 TEST_F(SnapshotE2eTest, EveryTypeIsIdenticalThroughTheSnapshotAndTheStream) {

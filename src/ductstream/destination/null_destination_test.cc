@@ -46,5 +46,19 @@ TEST(NullDestinationTest, TakesNoOptionsButFormatAndFlowId) {
   EXPECT_TRUE(absl::StrContains(s.message(), "destinations[1].options.path: unknown option")) << s;
 }
 
+// The connector type is known to flow files (it is not a proto EndpointType), and what
+// validation adds to a destination's options (its resolved format) is accepted.
+TEST(NullDestinationTest, FlowFilesAcceptIt) {
+  auto flow = flow::ParseFlowJson(R"json({"name": "dry", "wire_format": "parquet",
+    "source": {"name": "pg", "type": "postgres",
+               "options": {"dsn": "host=localhost", "slot": "s", "publication": "p"}},
+    "destinations": [{"name": "sink", "type": "null"}]})json");
+  ASSERT_TRUE(flow.ok()) << flow.status();
+  ASSERT_TRUE(flow::ValidateFlow(*flow).ok());
+  ASSERT_EQ(flow->destinations.size(), 1u);
+  EXPECT_EQ(flow->destinations[0].type, "null");
+  EXPECT_TRUE(CheckNullDestinationOptions(flow->destinations[0], "destinations[0]").ok());
+}
+
 }  // namespace
 }  // namespace ductstream::destination

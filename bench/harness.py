@@ -18,7 +18,7 @@ position taken right after the load (polled every 20 ms), i.e. until the whole w
 durable at the destination and acknowledged; pg_recvlogical stops by itself at that position
 (--endpos). Worker CPU seconds and peak RSS come from GNU time.
 
-Then the latency phase: a steady insert rate (pgbench --rate), a reader of the destination (files
+First, the latency phase: a steady insert rate (pgbench --rate), a reader of the destination (files
 polled every 5 ms; a Kafka consumer with --kafka) computes commit-to-visible latency per row from
 the row's __commit_ts / commit_ts.
 """

@@ -49,7 +49,10 @@ std::string KindName(SnapshotKind kind) {
 // What the copier threads hand the writer: a batch of a chunk, or the end of a chunk.
 struct WorkItem {
   size_t chunk = 0;  // index into the run's chunks
-  std::optional<LoadBatch> batch;
+  // A plain member and a flag rather than std::optional: GCC 12 at -O2 warns (falsely) that the
+  // optional's vector may be used uninitialized.
+  bool has_batch = false;
+  LoadBatch batch;
   bool last = false;  // the chunk is complete (rows/bytes are its totals)
   int64_t rows = 0;
   int64_t bytes = 0;
@@ -61,7 +64,7 @@ class WorkQueue {
   explicit WorkQueue(int64_t max_bytes) : max_bytes_(max_bytes) {}
 
   absl::Status Push(WorkItem item) {
-    const int64_t size = item.batch.has_value() ? item.batch->batch.bytes : 0;
+    const int64_t size = item.has_batch ? item.batch.batch.bytes : 0;
     absl::MutexLock l(&mu_);
     mu_.Await(absl::Condition(
         +[](WorkQueue* q) {
@@ -83,7 +86,7 @@ class WorkQueue {
     if (items_.empty() || !closed_.ok()) return std::nullopt;
     WorkItem item = std::move(items_.front());
     items_.pop_front();
-    bytes_ -= item.batch.has_value() ? item.batch->batch.bytes : 0;
+    bytes_ -= item.has_batch ? item.batch.batch.bytes : 0;
     return item;
   }
 
@@ -455,10 +458,10 @@ class Snapshotter {
           status = CopyChunk(
               *sc.conn, lookup, *by_name.at(chunk.table), chunk, options,
               [&](LoadBatch b) {
-                return queue.Push(WorkItem{idx, std::move(b), false, 0, 0});
+                return queue.Push(WorkItem{idx, true, std::move(b), false, 0, 0});
               },
               stop_, &rows, &bytes);
-          if (status.ok()) status = queue.Push(WorkItem{idx, std::nullopt, true, rows, bytes});
+          if (status.ok()) status = queue.Push(WorkItem{idx, false, {}, true, rows, bytes});
         }
         queue.ProducerDone(status);
       });
@@ -468,8 +471,8 @@ class Snapshotter {
     while (auto item = queue.Pop()) {
       if (stop_.load()) break;
       Chunk& chunk = run.chunks[item->chunk];
-      if (item->batch.has_value()) {
-        const cdc::ChangeBatch& batch = item->batch->batch;
+      if (item->has_batch) {
+        const cdc::ChangeBatch& batch = item->batch.batch;
         for (runner::Destination* d : destinations_) {
           writer = d->Write(batch);
           if (!writer.ok()) {
@@ -478,7 +481,7 @@ class Snapshotter {
           }
         }
         if (!writer.ok()) break;
-        progress.AddBatch(chunk.table, batch.num_rows(), item->batch->copy_bytes);
+        progress.AddBatch(chunk.table, batch.num_rows(), item->batch.copy_bytes);
       }
       if (item->last) {
         chunk.done = true;

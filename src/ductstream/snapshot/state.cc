@@ -184,14 +184,22 @@ class FileState final : public MemoryState {
 
 class PostgresState final : public SnapshotState {
  public:
-  PostgresState(std::unique_ptr<store::SqlDatabase> db, std::string table)
+  PostgresState(std::unique_ptr<store::SqlDatabase> db, std::string schema, std::string table)
       : db_(std::move(db)),
-        table_(std::move(table)),
+        schema_(std::move(schema)),
+        table_(absl::StrCat(postgres::QuoteIdent(schema_), ".", postgres::QuoteIdent(table))),
         description_(absl::StrCat("table ", table_, " in ", db_->description())) {}
 
   const std::string& description() const override { return description_; }
 
   absl::StatusOr<std::optional<SnapshotRun>> Load(const std::string& key) override {
+    // A flow that never snapshotted needs no table (nor the right to create one): a missing
+    // table holds no run.
+    if (!created_) {
+      const std::vector<std::optional<std::string>> name = {table_};
+      DS_ASSIGN_OR_RETURN(auto found, db_->Query("SELECT to_regclass($1)::text", name));
+      if (found.empty() || !found[0][0].has_value()) return std::optional<SnapshotRun>();
+    }
     const std::vector<std::optional<std::string>> params = {key};
     DS_ASSIGN_OR_RETURN(
         auto rows,
@@ -238,6 +246,7 @@ class PostgresState final : public SnapshotState {
   }
 
   absl::Status Save(const SnapshotRun& run) override {
+    DS_RETURN_IF_ERROR(EnsureTable());
     return store::InTransaction(*db_, [&]() -> absl::Status {
       const std::vector<std::optional<std::string>> key = {run.key};
       DS_RETURN_IF_ERROR(
@@ -308,9 +317,37 @@ class PostgresState final : public SnapshotState {
   }
 
  private:
+  // Created on the first write. IF NOT EXISTS under a transaction-scoped advisory lock: workers
+  // racing to create it are serialised.
+  absl::Status EnsureTable() {
+    if (created_) return absl::OkStatus();
+    absl::Status created = store::InTransaction(*db_, [&]() -> absl::Status {
+      DS_RETURN_IF_ERROR(db_->Execute("SELECT pg_advisory_xact_lock(7277632145961402483)"));
+      return db_->Execute(absl::StrCat(
+          "CREATE SCHEMA IF NOT EXISTS ", postgres::QuoteIdent(schema_),
+          "; CREATE TABLE IF NOT EXISTS ", table_,
+          " (flow_id TEXT NOT NULL, table_name TEXT NOT NULL, partition_index INTEGER NOT NULL "
+          "DEFAULT 0, partition_count INTEGER NOT NULL DEFAULT 1, cursor TEXT, status TEXT NOT "
+          "NULL DEFAULT 'running', updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), rows_done "
+          "BIGINT NOT NULL DEFAULT 0, bytes_done BIGINT NOT NULL DEFAULT 0, rows_estimate BIGINT "
+          "NOT NULL DEFAULT 0, bytes_estimate BIGINT NOT NULL DEFAULT 0, snapshot_lsn TEXT, "
+          "PRIMARY KEY (flow_id, table_name, partition_index))"));
+    });
+    if (!created.ok()) {
+      return base::Annotate(created, absl::StrCat("creating the snapshot state table ", table_,
+                                                  " (set source.options.snapshot_state_dsn to a "
+                                                  "database where the worker may create tables, "
+                                                  "or snapshot_state_backend=file)"));
+    }
+    created_ = true;
+    return absl::OkStatus();
+  }
+
   std::unique_ptr<store::SqlDatabase> db_;
+  std::string schema_;
   std::string table_;
   std::string description_;
+  bool created_ = false;
 };
 
 }  // namespace
@@ -364,28 +401,7 @@ absl::StatusOr<std::unique_ptr<SnapshotState>> OpenPostgresSnapshotState(const s
                                                                          const std::string& schema,
                                                                          const std::string& table) {
   DS_ASSIGN_OR_RETURN(auto db, store::OpenPostgresDatabase(dsn));
-  const std::string qualified =
-      absl::StrCat(postgres::QuoteIdent(schema), ".", postgres::QuoteIdent(table));
-  // IF NOT EXISTS under the migration lock's cousin: concurrent workers racing to create the
-  // table are serialised by a transaction-scoped advisory lock.
-  absl::Status created = store::InTransaction(*db, [&]() -> absl::Status {
-    DS_RETURN_IF_ERROR(db->Execute("SELECT pg_advisory_xact_lock(7277632145961402483)"));
-    return db->Execute(absl::StrCat(
-        "CREATE SCHEMA IF NOT EXISTS ", postgres::QuoteIdent(schema),
-        "; CREATE TABLE IF NOT EXISTS ", qualified,
-        " (flow_id TEXT NOT NULL, table_name TEXT NOT NULL, partition_index INTEGER NOT NULL "
-        "DEFAULT 0, partition_count INTEGER NOT NULL DEFAULT 1, cursor TEXT, status TEXT NOT NULL "
-        "DEFAULT 'running', updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), rows_done BIGINT NOT "
-        "NULL DEFAULT 0, bytes_done BIGINT NOT NULL DEFAULT 0, rows_estimate BIGINT NOT NULL "
-        "DEFAULT 0, bytes_estimate BIGINT NOT NULL DEFAULT 0, snapshot_lsn TEXT, "
-        "PRIMARY KEY (flow_id, table_name, partition_index))"));
-  });
-  if (!created.ok()) {
-    return base::Annotate(created, absl::StrCat("creating the snapshot state table ", qualified,
-                                                " (set source.options.snapshot_state_dsn to a "
-                                                "database where the worker may create tables)"));
-  }
-  return std::unique_ptr<SnapshotState>(new PostgresState(std::move(db), qualified));
+  return std::unique_ptr<SnapshotState>(new PostgresState(std::move(db), schema, table));
 }
 
 }  // namespace ductstream::snapshot

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
@@ -269,6 +270,32 @@ TEST_F(SnapshotE2eTest, HashPartitionedBackfillCopiesEveryRowOnceIncludingNulls)
   EXPECT_EQ(seen.size(), 2000u);
   EXPECT_EQ(nulls, 2000 / 7);
   EXPECT_TRUE(LogContains("in 4 chunks")) << ReadFile(Log());
+}
+
+TEST_F(SnapshotE2eTest, BackfillOfSchemasCopiesEveryTableInThem) {
+  Sql("CREATE SCHEMA sales");
+  Sql("CREATE TABLE sales.a (id int PRIMARY KEY)");
+  Sql("CREATE TABLE sales.b (id int PRIMARY KEY)");
+  Sql("CREATE TABLE public.elsewhere (id int PRIMARY KEY)");
+  Sql("INSERT INTO sales.a SELECT generate_series(1, 30)");
+  Sql("INSERT INTO sales.b SELECT generate_series(1, 40)");
+  Sql("INSERT INTO public.elsewhere SELECT generate_series(1, 50)");
+  ASSERT_EQ(
+      RunWorker(WriteFlow({{"snapshot", "never"}}), 1, {"-mode", "backfill", "-schemas", "sales"}),
+      0)
+      << ReadFile(Log());
+  auto count = [&](const std::string& folder) {
+    auto out = testing::RunCommandOk(
+        {testing::PythonBin(), "-c",
+         "import glob, sys, pyarrow.parquet as pq; print(sum(pq.read_table(f).num_rows for f in "
+         "glob.glob(sys.argv[1] + '/*.parquet')))",
+         (dir_ / "out" / folder).string()});
+    return out.ok() ? std::string(absl::StripAsciiWhitespace(*out)) : out.status().ToString();
+  };
+  EXPECT_EQ(count("sales.a"), "30");
+  EXPECT_EQ(count("sales.b"), "40");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out" / "public.elsewhere"));
+  EXPECT_TRUE(LogContains("backfill snapshot of 2 tables")) << ReadFile(Log());
 }
 
 TEST_F(SnapshotE2eTest, EveryTypeIsIdenticalThroughTheSnapshotAndTheStream) {

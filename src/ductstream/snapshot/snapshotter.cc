@@ -218,7 +218,13 @@ class Progress {
     rows_this_run_ += rows;
     bytes_this_run_ += bytes;
   }
-  void ChunkDone(const std::string& table) { ++tables_[table].chunks_done; }
+  void ChunkDone(const std::string& table) {
+    Table& t = tables_[table];
+    if (++t.chunks_done == t.chunks) {  // estimates give way to the real totals
+      t.rows_total = t.rows_done;
+      t.bytes_total = t.bytes_done;
+    }
+  }
 
   void MaybeReport(bool final) {
     const absl::Time now = absl::Now();
@@ -226,21 +232,29 @@ class Progress {
     last_ = now;
     const double secs = std::max(1e-3, absl::ToDoubleSeconds(now - start_));
     const double byte_rate = static_cast<double>(bytes_this_run_) / secs;
-    int64_t all_done = 0, all_total = 0;
+    const double row_rate = static_cast<double>(rows_this_run_) / secs;
+    double all_done = 0, all_total = 0;
     for (const auto& [name, t] : tables_) {
-      all_done += t.bytes_done;
-      all_total += std::max(t.bytes_total, t.bytes_done);
+      // Rows when the table was analysed (reltuples is a good estimate); otherwise bytes, whose
+      // estimate (heap size) only approximates the COPY stream's size.
+      const bool by_rows = t.rows_total > 0;
+      const double done = by_rows ? t.rows_done : t.bytes_done;
+      const double total =
+          std::max(done, static_cast<double>(by_rows ? t.rows_total : t.bytes_total));
+      const double rate = by_rows ? row_rate : byte_rate;
+      all_done += total > 0 ? done / total : 1.0;
+      all_total += 1.0;
       if (tty_ && !final) continue;  // the bar below replaces per-table lines on a terminal
       if (!final && t.chunks_done == t.chunks) continue;
-      const double pct = t.bytes_total > 0 ? 100.0 * t.bytes_done / t.bytes_total : 100.0;
-      const double eta = byte_rate > 0 ? (t.bytes_total - t.bytes_done) / byte_rate : 0;
+      const double pct = total > 0 ? 100.0 * done / total : 100.0;
+      const double eta = rate > 0 ? (total - done) / rate : 0;
       Log().info(
           "snapshot {}: {:.0f}% ({} of ~{} rows, {} of ~{}, chunks {}/{}){}", name,
           std::min(pct, 100.0), t.rows_done, t.rows_total, HumanBytes(t.bytes_done),
           HumanBytes(t.bytes_total), t.chunks_done, t.chunks,
           t.chunks_done == t.chunks ? "" : absl::StrFormat(", ETA %.0f s", std::max(0.0, eta)));
     }
-    const double rate = static_cast<double>(rows_this_run_) / secs;
+    const double rate = row_rate;
     if (tty_) {
       const double pct = all_total > 0 ? 100.0 * all_done / all_total : 100.0;
       const int filled = static_cast<int>(std::min(100.0, pct) / 5);

@@ -74,6 +74,11 @@ class SnapshotE2eTest : public WorkerE2eTest {
     return n;
   }
 
+  bool SlotExists() {
+    return Value(absl::StrCat("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '",
+                              slot_, "'")) == "1";
+  }
+
   bool LogContains(absl::string_view text) { return absl::StrContains(ReadFile(Log()), text); }
 };
 
@@ -84,12 +89,7 @@ TEST_F(SnapshotE2eTest, AMillionRowsChangedDuringTheSnapshotArriveExactlyOnce) {
   auto worker = Spawn(flow, {"-max-empty-reads", "5"});
   ASSERT_NE(worker, nullptr);
   // Writers change the table while it is copied, from the moment the slot exists.
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        return Value(absl::StrCat("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '",
-                                  slot_, "'")) == "1";
-      },
-      absl::Seconds(60)));
+  ASSERT_TRUE(testing::WaitFor([&] { return SlotExists(); }, absl::Seconds(60)));
   std::atomic<bool> stop{false};
   std::atomic<int64_t> commits{0};
   std::thread writers = StartWriters(stop, commits, kRows);
@@ -129,13 +129,7 @@ TEST_F(SnapshotE2eTest, KilledThreeTimesDuringTheSnapshotResumesWithTheChunksNot
     auto worker = Spawn(flow);
     ASSERT_NE(worker, nullptr);
     if (kill == 0) {
-      ASSERT_TRUE(testing::WaitFor(
-          [&] {
-            return Value(
-                       absl::StrCat("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '",
-                                    slot_, "'")) == "1";
-          },
-          absl::Seconds(60)));
+      ASSERT_TRUE(testing::WaitFor([&] { return SlotExists(); }, absl::Seconds(60)));
       writers = StartWriters(stop, commits, kRows);
     }
     // Kill once a few more chunks are durable, mid-snapshot.
@@ -177,9 +171,7 @@ TEST_F(SnapshotE2eTest, KilledThreeTimesDuringTheSnapshotResumesWithTheChunksNot
 TEST_F(SnapshotE2eTest, NeverSkipsTheCopyAndOnlyCopiesWithoutASlot) {
   CreateBigTable(1000);
   ASSERT_EQ(RunWorker(WriteFlow({{"snapshot", "only"}})), 0) << ReadFile(Log());
-  EXPECT_EQ(Value(absl::StrCat("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '",
-                               slot_, "'")),
-            "0");
+  EXPECT_FALSE(SlotExists());
   nlohmann::json applied = Applied();
   EXPECT_EQ(applied["ops"]["load"], 1000) << applied.dump();
   EXPECT_EQ(absl::StrCat(applied["rows"].get<int64_t>(), " ", applied["md5"].get<std::string>()),

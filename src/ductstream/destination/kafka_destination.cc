@@ -794,7 +794,24 @@ class KafkaDestination final : public runner::Destination {
 // are never skipped and never move the position (a resumed snapshot is at-least-once; see
 // docs/connectors.md, "Snapshots").
 namespace {
-bool IsLoad(const arrow::StringArray& op, int64_t r) { return op.GetView(r) == "load"; }
+
+// The identity columns of one relation's change records.
+struct IdentityColumns {
+  explicit IdentityColumns(const arrow::RecordBatch& records)
+      : commit(static_cast<const arrow::UInt64Array*>(
+            records.GetColumnByName(cdc::kCommitLsnColumn).get())),
+        seq(static_cast<const arrow::Int64Array*>(records.GetColumnByName(cdc::kSeqColumn).get())),
+        op(static_cast<const arrow::StringArray*>(records.GetColumnByName(cdc::kOpColumn).get())) {}
+
+  /// Rows without a stream position: truncates (commit 0/0) and snapshot rows.
+  bool Unordered(int64_t r) const { return commit->Value(r) == 0 || op->GetView(r) == "load"; }
+  ChangePosition At(int64_t r) const { return {Lsn(commit->Value(r)), seq->Value(r)}; }
+
+  const arrow::UInt64Array* commit;
+  const arrow::Int64Array* seq;
+  const arrow::StringArray* op;
+};
+
 }  // namespace
 
 std::string ChangePosition::ToString() const {
@@ -805,15 +822,10 @@ std::optional<ChangePosition> LastChangePosition(const cdc::ChangeBatch& batch) 
   std::optional<ChangePosition> out;
   for (const cdc::RelationChanges& changes : batch.relations) {
     if (changes.num_rows() == 0) continue;
-    const auto* commit = static_cast<const arrow::UInt64Array*>(
-        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
-    const auto* seq = static_cast<const arrow::Int64Array*>(
-        changes.records->GetColumnByName(cdc::kSeqColumn).get());
-    const auto* op = static_cast<const arrow::StringArray*>(
-        changes.records->GetColumnByName(cdc::kOpColumn).get());
+    const IdentityColumns ids(*changes.records);
     for (int64_t r = 0; r < changes.num_rows(); ++r) {
-      if (commit->Value(r) == 0 || IsLoad(*op, r)) continue;
-      const ChangePosition p{Lsn(commit->Value(r)), seq->Value(r)};
+      if (ids.Unordered(r)) continue;
+      const ChangePosition p = ids.At(r);
       if (!out.has_value() || p > *out) out = p;
     }
   }
@@ -829,12 +841,7 @@ cdc::ChangeBatch DropChangesThrough(const cdc::ChangeBatch& batch, const ChangeP
   for (const cdc::RelationChanges& changes : batch.relations) {
     const int64_t n = changes.num_rows();
     if (n == 0) continue;
-    const auto* commit = static_cast<const arrow::UInt64Array*>(
-        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
-    const auto* seq = static_cast<const arrow::Int64Array*>(
-        changes.records->GetColumnByName(cdc::kSeqColumn).get());
-    const auto* op = static_cast<const arrow::StringArray*>(
-        changes.records->GetColumnByName(cdc::kOpColumn).get());
+    const IdentityColumns ids(*changes.records);
     // Rows are in identity order, so the kept rows are one run at the end; any run is handled
     // all the same (each becomes a slice).
     int64_t run_start = -1;
@@ -845,15 +852,14 @@ cdc::ChangeBatch DropChangesThrough(const cdc::ChangeBatch& batch, const ChangeP
       } else {
         cdc::RelationChanges part = changes;
         part.records = changes.records->Slice(run_start, end - run_start);
-        part.first_commit_lsn = Lsn(commit->Value(run_start));
-        part.first_seq = seq->Value(run_start);
+        part.first_commit_lsn = ids.At(run_start).commit_lsn;
+        part.first_seq = ids.At(run_start).seq;
         out.relations.push_back(std::move(part));
       }
       run_start = -1;
     };
     for (int64_t r = 0; r < n; ++r) {
-      const bool keep = commit->Value(r) == 0 || IsLoad(*op, r) ||
-                        ChangePosition{Lsn(commit->Value(r)), seq->Value(r)} > through;
+      const bool keep = ids.Unordered(r) || ids.At(r) > through;
       if (keep) {
         if (run_start < 0) run_start = r;
       } else {

@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -285,8 +286,13 @@ class Pipeline::Impl {
 
   void DropExcluded(cdc::ChangeBatch& batch) const {
     const auto& excluded = options_.source.excluded_tables;
+    // Per batch, without building "schema.table" strings.
     std::erase_if(batch.relations, [&](const cdc::RelationChanges& r) {
-      return std::find(excluded.begin(), excluded.end(), r.QualifiedName()) != excluded.end();
+      return std::any_of(excluded.begin(), excluded.end(), [&](const std::string& name) {
+        return name.size() == r.schema.size() + 1 + r.table.size() &&
+               absl::StartsWith(name, r.schema) && name[r.schema.size()] == '.' &&
+               absl::EndsWith(name, r.table);
+      });
     });
   }
 

@@ -1,5 +1,6 @@
 #include "ductstream/snapshot/snapshotter.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,15 +133,16 @@ absl::StatusOr<SnapshotConnection> OpenInSnapshot(const std::string& dsn,
   DS_ASSIGN_OR_RETURN(c.conn, Connection::Connect(dsn));
   DS_RETURN_IF_ERROR(c.conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
   if (!snapshot_name.empty()) {
-    // SET TRANSACTION SNAPSHOT takes no bind parameters (SPEC.md §5.9's quirk): the name comes
-    // from the server and is quoted as a literal.
-    std::string quoted = "'";
-    for (char ch : snapshot_name) {
-      if (ch == '\'') quoted.push_back('\'');
-      quoted.push_back(ch);
+    // SET TRANSACTION SNAPSHOT takes no bind parameters (SPEC.md §5.9's quirk): the name is
+    // inlined as a literal, escaped by libpq.
+    char* literal = PQescapeLiteral(c.conn->raw(), snapshot_name.data(), snapshot_name.size());
+    if (literal == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot name: ", PQerrorMessage(c.conn->raw())));
     }
-    quoted.push_back('\'');
-    DS_RETURN_IF_ERROR(c.conn->Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", quoted)).status());
+    const std::string statement = absl::StrCat("SET TRANSACTION SNAPSHOT ", literal);
+    PQfreemem(literal);
+    DS_RETURN_IF_ERROR(c.conn->Exec(statement).status());
   }
   c.resolver = postgres::TypeResolver::Create(*c.conn);
   return c;
@@ -195,22 +197,12 @@ class Progress {
  public:
   Progress(const SnapshotRun& run, absl::Duration interval)
       : interval_(interval), tty_(::isatty(STDERR_FILENO) == 1), start_(absl::Now()) {
-    for (const Chunk& c : run.chunks) {
-      Table& t = tables_[c.table];
-      t.bytes_total += c.done ? c.bytes : c.bytes_estimate;
-      t.rows_total += c.done ? c.rows : c.rows_estimate;
-      if (c.done) {
-        t.bytes_done += c.bytes;
-        t.rows_done += c.rows;
-      }
-      ++t.chunks;
-      t.chunks_done += c.done ? 1 : 0;
-    }
+    for (TableProgress& t : SummarizeByTable(run)) tables_[t.table] = t;
     last_ = start_;
   }
 
   void AddBatch(const std::string& table, int64_t rows, int64_t bytes) {
-    Table& t = tables_[table];
+    TableProgress& t = tables_[table];
     t.rows_done += rows;
     t.bytes_done += bytes;
     t.rows_total = std::max(t.rows_total, t.rows_done);
@@ -219,8 +211,8 @@ class Progress {
     bytes_this_run_ += bytes;
   }
   void ChunkDone(const std::string& table) {
-    Table& t = tables_[table];
-    if (++t.chunks_done == t.chunks) {  // estimates give way to the real totals
+    TableProgress& t = tables_[table];
+    if (++t.chunks_done == t.chunks_total) {  // estimates give way to the real totals
       t.rows_total = t.rows_done;
       t.bytes_total = t.bytes_done;
     }
@@ -245,14 +237,15 @@ class Progress {
       all_done += total > 0 ? done / total : 1.0;
       all_total += 1.0;
       if (tty_ && !final) continue;  // the bar below replaces per-table lines on a terminal
-      if (!final && t.chunks_done == t.chunks) continue;
+      if (!final && t.chunks_done == t.chunks_total) continue;
       const double pct = total > 0 ? 100.0 * done / total : 100.0;
       const double eta = rate > 0 ? (total - done) / rate : 0;
-      Log().info(
-          "snapshot {}: {:.0f}% ({} of ~{} rows, {} of ~{}, chunks {}/{}){}", name,
-          std::min(pct, 100.0), t.rows_done, t.rows_total, HumanBytes(t.bytes_done),
-          HumanBytes(t.bytes_total), t.chunks_done, t.chunks,
-          t.chunks_done == t.chunks ? "" : absl::StrFormat(", ETA %.0f s", std::max(0.0, eta)));
+      Log().info("snapshot {}: {:.0f}% ({} of ~{} rows, {} of ~{}, chunks {}/{}){}", name,
+                 std::min(pct, 100.0), t.rows_done, t.rows_total, HumanBytes(t.bytes_done),
+                 HumanBytes(t.bytes_total), t.chunks_done, t.chunks_total,
+                 t.chunks_done == t.chunks_total
+                     ? ""
+                     : absl::StrFormat(", ETA %.0f s", std::max(0.0, eta)));
     }
     const double rate = row_rate;
     if (tty_) {
@@ -272,14 +265,10 @@ class Progress {
   int64_t rows_this_run() const { return rows_this_run_; }
 
  private:
-  struct Table {
-    int64_t rows_done = 0, rows_total = 0, bytes_done = 0, bytes_total = 0;
-    int chunks = 0, chunks_done = 0;
-  };
   absl::Duration interval_;
   bool tty_;
   absl::Time start_, last_;
-  std::map<std::string, Table> tables_;
+  std::map<std::string, TableProgress> tables_;
   int64_t rows_this_run_ = 0;
   int64_t bytes_this_run_ = 0;
 };

@@ -171,6 +171,8 @@ class PipelineTest : public testing::PostgresTest {
     return out;
   }
 
+  void CheckStreamedTransactions(bool speculative);
+
   std::string ConfirmedFlush() {
     auto v = sql_->QueryValue(
         absl::StrCat("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '",
@@ -289,13 +291,18 @@ TEST_F(PipelineTest, LargeTransactionSpansBatchesAndOnlyTheLastMovesTheCheckpoin
   EXPECT_EQ(with_checkpoint, 2);
 }
 
-TEST_F(PipelineTest, StreamedTransactionsAreBufferedSpilledAndAbortsDropped) {
-  if (sql_->server_version() < 140000) GTEST_SKIP() << "streaming needs PostgreSQL 14";
+// Streamed transactions (PostgreSQL sends a large transaction before it commits) arrive
+// complete, once, in commit order, with what aborted left out, whether they are decoded as they
+// stream (speculative) or at Stream Commit.
+void PipelineTest::CheckStreamedTransactions(bool speculative) {
+  ASSERT_GE(sql_->server_version(), 140000) << "streaming needs PostgreSQL 14";
   Sql("CREATE TABLE s (id int PRIMARY KEY, note text)");
   RecordingDestination::Shared shared;
   // A tiny logical_decoding_work_mem makes the walsender stream; a tiny buffer makes us spill.
   options_.source.dsn += " options='-c logical_decoding_work_mem=64kB'";
   options_.source.stream_buffer_bytes = 16 << 10;
+  options_.source.max_batch_bytes = 64 << 10;  // the streamed transaction spans batches
+  options_.source.speculative_streams = speculative;
   ASSERT_TRUE(RunUntilIdle(shared, 1).ok());
   Sql("BEGIN;"
       "INSERT INTO s SELECT g, 'keep' FROM generate_series(1, 3000) g;"
@@ -322,7 +329,21 @@ TEST_F(PipelineTest, StreamedTransactionsAreBufferedSpilledAndAbortsDropped) {
     EXPECT_TRUE(absl::StrContains(r.after, "note=keep") || absl::StrContains(r.after, "note=after"))
         << r.after;
   }
+  // The committed transaction: one commit position, __seq 0..4999 in order, as if the aborted
+  // subtransaction had never been sent; then the single-row transaction after it.
+  for (size_t i = 0; i < 5000; ++i) {
+    EXPECT_EQ(shared.rows[i].commit_lsn, shared.rows[0].commit_lsn);
+    EXPECT_EQ(shared.rows[i].seq, static_cast<int64_t>(i));
+  }
+  EXPECT_LT(shared.rows[0].commit_lsn, shared.rows[5000].commit_lsn);
+  EXPECT_EQ(shared.rows[5000].seq, 0);
+  EXPECT_GT(shared.batches.size(), 2u) << "the transaction was meant to span batches";
+  EXPECT_TRUE(shared.batches.back().checkpoint.valid());
 }
+
+TEST_F(PipelineTest, StreamedTransactionsDecodedAsTheyStream) { CheckStreamedTransactions(true); }
+
+TEST_F(PipelineTest, StreamedTransactionsBufferedUntilCommit) { CheckStreamedTransactions(false); }
 
 TEST_F(PipelineTest, DestinationFailureNeverMovesTheCheckpointPastIt) {
   Sql("CREATE TABLE f (id int PRIMARY KEY)");

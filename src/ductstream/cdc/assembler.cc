@@ -48,22 +48,28 @@ std::string StreamStartBytes(Xid xid) {
 }  // namespace
 
 TransactionAssembler::TransactionAssembler(int protocol_version, bool parallel_streaming,
-                                           BatchBuilder& builder, TxnBuffer& buffer)
+                                           BatchBuilder& builder, TxnBuffer& buffer,
+                                           SpeculativeStreams* speculative)
     : protocol_version_(protocol_version),
       parallel_streaming_(parallel_streaming),
       builder_(builder),
       buffer_(buffer),
+      speculative_(speculative),
       decoder_(protocol_version, parallel_streaming) {}
 
 void TransactionAssembler::Reset() {
   decoder_ = pgo::Decoder(protocol_version_, parallel_streaming_);
   buffer_.Clear();
+  if (speculative_ != nullptr) speculative_->Clear();
   builder_.DiscardOpenTransaction();
 }
 
 absl::Status TransactionAssembler::Process(Lsn wal_start, absl::string_view message) {
   if (message.empty()) return absl::InvalidArgumentError("empty pgoutput message");
   if (decoder_.in_stream() && IsStreamedDataMessage(message[0])) {
+    if (speculative_ != nullptr) {
+      return speculative_->Process(stream_xid_, wal_start, message, decoder_);
+    }
     return buffer_.Append(stream_xid_, wal_start, message);
   }
   builder_.set_message_lsn(wal_start);
@@ -78,10 +84,23 @@ absl::Status TransactionAssembler::OnStreamStart(const pgo::StreamStartMessage& 
 absl::Status TransactionAssembler::OnStreamStop() { return absl::OkStatus(); }
 
 absl::Status TransactionAssembler::OnStreamAbort(const pgo::StreamAbortMessage& msg) {
+  if (speculative_ != nullptr) speculative_->Abort(msg.xid, msg.subxid);
   return buffer_.Abort(msg.xid, msg.subxid);
 }
 
 absl::Status TransactionAssembler::OnStreamCommit(const pgo::StreamCommitMessage& msg) {
+  if (speculative_ != nullptr && speculative_->Contains(msg.xid)) {
+    // The transactions committed before it go first, as their own batch.
+    DS_RETURN_IF_ERROR(builder_.Flush());
+    // The builder learns the relations the transaction described: the server will not send
+    // them again for later transactions.
+    pgo::Decoder replay(protocol_version_, parallel_streaming_);
+    SegmentOpener opener;
+    DS_RETURN_IF_ERROR(replay.Decode(StreamStartBytes(msg.xid), opener));
+    return speculative_->Commit(
+        msg, [&](absl::string_view relation) { return replay.Decode(relation, builder_); },
+        [&](ChangeBatch batch) { return builder_.Forward(std::move(batch)); });
+  }
   pgo::BeginMessage begin;
   begin.final_lsn = msg.commit_lsn;
   begin.commit_time = msg.commit_time;

@@ -1,9 +1,11 @@
 #pragma once
 
 // Feeds pgoutput messages to a BatchBuilder in commit order. Ordinary transactions pass straight
-// through; the chunks of streamed in-progress transactions (protocol v2+) are held in a
-// TxnBuffer and replayed as one ordinary transaction when their Stream Commit arrives, or
-// dropped on Stream Abort. The builder therefore only ever sees committed data.
+// through. The chunks of streamed in-progress transactions (protocol v2+) are either decoded as
+// they arrive by SpeculativeStreams, whose batches are labelled and forwarded to the builder at
+// Stream Commit, or (without it) held raw in a TxnBuffer and replayed as one ordinary
+// transaction at Stream Commit. Both drop what Stream Abort aborts: the builder's sink only ever
+// sees committed data.
 
 #include <memory>
 
@@ -11,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "ductstream/base/lsn.h"
 #include "ductstream/cdc/batch_builder.h"
+#include "ductstream/cdc/speculative.h"
 #include "ductstream/cdc/txn_buffer.h"
 #include "ductstream/postgres/pgoutput.h"
 
@@ -19,8 +22,9 @@ namespace ductstream::cdc {
 /// Thread-compatible: owned by the replication reader thread with the builder and buffer.
 class TransactionAssembler final : private postgres::pgoutput::Handler {
  public:
+  /// `speculative` may be null: streamed transactions are then buffered raw in `buffer`.
   TransactionAssembler(int protocol_version, bool parallel_streaming, BatchBuilder& builder,
-                       TxnBuffer& buffer);
+                       TxnBuffer& buffer, SpeculativeStreams* speculative = nullptr);
 
   /// One XLogData payload starting at WAL position `wal_start`.
   absl::Status Process(Lsn wal_start, absl::string_view message);
@@ -30,7 +34,10 @@ class TransactionAssembler final : private postgres::pgoutput::Handler {
   void Reset();
 
   /// True when a streamed transaction is buffered or a streamed segment is open.
-  bool has_open_streams() const { return !buffer_.empty() || decoder_.in_stream(); }
+  bool has_open_streams() const {
+    return !buffer_.empty() || decoder_.in_stream() ||
+           (speculative_ != nullptr && !speculative_->empty());
+  }
   const TxnBuffer& buffer() const { return buffer_; }
 
  private:
@@ -54,6 +61,7 @@ class TransactionAssembler final : private postgres::pgoutput::Handler {
   bool parallel_streaming_;
   BatchBuilder& builder_;
   TxnBuffer& buffer_;
+  SpeculativeStreams* speculative_;
   postgres::pgoutput::Decoder decoder_;
   Xid stream_xid_;  // top-level transaction of the open streamed segment
 };

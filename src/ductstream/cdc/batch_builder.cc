@@ -551,6 +551,18 @@ absl::Status BatchBuilder::Flush() {
   return absl::OkStatus();
 }
 
+absl::Status BatchBuilder::Forward(ChangeBatch batch) {
+  if (in_txn_ || batch_rows_ > 0 || !retired_.empty()) {
+    return absl::InternalError("a batch was forwarded while rows were pending");
+  }
+  if (batch.checkpoint.valid()) {
+    if (batch.checkpoint > committed_end_) committed_end_ = batch.checkpoint;
+    emitted_checkpoint_ = batch.checkpoint;
+  }
+  if (batch.relations.empty() && !batch.checkpoint.valid()) return absl::OkStatus();
+  return sink_(std::move(batch));
+}
+
 absl::Status BatchBuilder::AdvanceIdle(Lsn server_lsn) {
   if (in_txn_ || batch_rows_ > 0 || !retired_.empty()) return absl::OkStatus();
   if (server_lsn > committed_end_) committed_end_ = server_lsn;

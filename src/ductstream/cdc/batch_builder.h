@@ -70,7 +70,14 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
   /// sends it again from its start. Complete transactions stay pending.
   void DiscardOpenTransaction();
 
+  /// Hands `batch`, built elsewhere (a streamed transaction decoded while it streamed:
+  /// speculative.h), to the sink as if this builder had built it; its checkpoint becomes this
+  /// builder's. Only with nothing pending (Flush first) and no transaction open.
+  absl::Status Forward(ChangeBatch batch);
+
   bool in_transaction() const { return in_txn_; }
+  /// __seq of the next change of the open transaction.
+  int64_t next_seq() const { return txn_seq_; }
   /// True when complete transactions (or a newer checkpoint) await Flush().
   bool has_pending() const;
   /// End LSN of the last transaction handed to the sink (complete).

@@ -15,6 +15,7 @@
 #include "ductstream/base/status.h"
 #include "ductstream/cdc/assembler.h"
 #include "ductstream/cdc/batch_builder.h"
+#include "ductstream/cdc/speculative.h"
 #include "ductstream/cdc/txn_buffer.h"
 #include "ductstream/postgres/connection.h"
 #include "ductstream/postgres/replication.h"
@@ -267,8 +268,14 @@ class Pipeline::Impl {
             return queue_.Push(std::move(batch));
           });
       buffer_ = std::make_unique<cdc::TxnBuffer>(src.stream_buffer_bytes, src.spill_dir);
+      if (src.speculative_streams && src.toast_fill != ToastFill::kCache) {
+        speculative_ = std::make_unique<cdc::SpeculativeStreams>(
+            bo, [this](Oid oid) { return resolver_->Lookup(oid); }, src.stream_buffer_bytes,
+            src.spill_dir);
+      }
       assembler_ = std::make_unique<cdc::TransactionAssembler>(
-          protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_);
+          protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_,
+          speculative_.get());
     }
     DS_ASSIGN_OR_RETURN(stream_, postgres::ReplicationStream::Start(
                                      std::move(repl), src.slot, src.publication, resume, protocol));
@@ -350,7 +357,9 @@ class Pipeline::Impl {
       if (next.has_value()) {
         data_in_period = true;
         DS_RETURN_IF_ERROR(assembler_->Process(next->wal_start, next->payload));
-        stats_.spilled_bytes.store(buffer_->spilled_bytes_total());
+        stats_.spilled_bytes.store(
+            buffer_->spilled_bytes_total() +
+            (speculative_ != nullptr ? speculative_->spilled_bytes_total() : 0));
       }
       if (builder_->has_pending() && !builder_->in_transaction()) {
         if (!pending_since.has_value()) pending_since = now;
@@ -412,6 +421,7 @@ class Pipeline::Impl {
   std::unique_ptr<postgres::ReplicationStream> stream_;
   std::unique_ptr<cdc::BatchBuilder> builder_;
   std::unique_ptr<cdc::TxnBuffer> buffer_;
+  std::unique_ptr<cdc::SpeculativeStreams> speculative_;
   std::unique_ptr<cdc::TransactionAssembler> assembler_;
   Lsn last_sent_;
 };

@@ -52,6 +52,10 @@ struct SourceSettings {
   // Defaults as in flow/flow_config.h (PostgresSourceOptions).
   int64_t max_batch_bytes = 16 << 20;
   int64_t stream_buffer_bytes = 16 << 20;
+  /// Decode streamed in-progress transactions as they arrive and label them at Stream Commit
+  /// (cdc/speculative.h), instead of buffering their raw messages until then. Not with
+  /// toast_fill=cache, whose cache must see rows in commit order.
+  bool speculative_streams = true;
   std::string spill_dir;
   absl::Duration status_interval = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::ZeroDuration();

@@ -307,7 +307,11 @@ class BatchBuilder::RelationBuilder {
   }
 
   absl::Status Annotated(absl::Status s, size_t c) const {
-    if (s.ok()) return s;
+    if (s.ok()) [[likely]]
+      return s;
+    return AnnotatedError(std::move(s), c);
+  }
+  [[gnu::noinline]] absl::Status AnnotatedError(absl::Status s, size_t c) const {
     return base::Annotate(
         s, absl::StrCat("column ", msg_.schema, ".", msg_.name, ".", msg_.columns[c].name));
   }

@@ -22,9 +22,16 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Basics
 
-absl::Status FromArrow(const arrow::Status& status) {
+absl::Status FromArrowError(const arrow::Status& status);
+
+// Called for every cell: the OK path is inlined, the error path is not.
+inline absl::Status FromArrow(const arrow::Status& status) {
   if (status.ok()) [[likely]]
     return absl::OkStatus();
+  return FromArrowError(status);
+}
+
+[[gnu::noinline]] absl::Status FromArrowError(const arrow::Status& status) {
   std::string message = absl::StrCat("arrow: ", status.ToString());
   if (status.IsCapacityError() || status.IsOutOfMemory()) {
     return absl::ResourceExhaustedError(message);  // e.g. a batch over 2 GiB of strings
@@ -796,9 +803,16 @@ absl::Status RenderBytea(absl::string_view b, std::string* out) {
 
 absl::Status RenderUuid(absl::string_view b, std::string* out) {
   if (b.size() != 16) return Malformed("uuid", b);
+  // Written in place: one resize instead of 36 push_backs (uuid keys are common and hot).
+  static constexpr char kHex[] = "0123456789abcdef";
+  const size_t at = out->size();
+  out->resize(at + 36);
+  char* p = out->data() + at;
   for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out->push_back('-');
-    AppendHexByte(static_cast<uint8_t>(b[i]), out);
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    const auto v = static_cast<uint8_t>(b[i]);
+    *p++ = kHex[v >> 4];
+    *p++ = kHex[v & 15];
   }
   return absl::OkStatus();
 }
@@ -1752,16 +1766,12 @@ class DecoderBase : public ColumnDecoder {
  public:
   explicit DecoderBase(std::shared_ptr<arrow::DataType> type) : type_(std::move(type)) {}
   const std::shared_ptr<arrow::DataType>& type() const final { return type_; }
-  const std::vector<UnrepresentableValue>& unrepresentable() const final {
-    return unrepresentable_;
-  }
 
  protected:
   void AddUnrepresentable(std::string text) {
     unrepresentable_.push_back({length(), std::move(text)});
   }
   std::shared_ptr<arrow::DataType> type_;
-  std::vector<UnrepresentableValue> unrepresentable_;
 };
 
 // Traits for fixed-width Arrow types: Binary/Text parse one value; `*fits = false` marks a

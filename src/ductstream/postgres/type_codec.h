@@ -120,9 +120,13 @@ class ColumnDecoder {
   virtual absl::Status AppendNull() = 0;
   virtual int64_t length() const = 0;
   /// Cells appended since the last Finish() that the Arrow type cannot hold, in row order.
-  /// Read it before Finish(), which clears it.
-  virtual const std::vector<UnrepresentableValue>& unrepresentable() const = 0;
+  /// Read it before Finish(), which clears it. Not virtual: the batch builder checks it for
+  /// every column of every row.
+  const std::vector<UnrepresentableValue>& unrepresentable() const { return unrepresentable_; }
   virtual absl::StatusOr<std::shared_ptr<arrow::Array>> Finish() = 0;
+
+ protected:
+  std::vector<UnrepresentableValue> unrepresentable_;
 };
 
 /// Builds the decoder for a column of type `type_oid` with modifier `typmod` (atttypmod, or

@@ -106,6 +106,43 @@ class RecordingDestination : public runner::Destination {
   std::string name_ = "recorder";
 };
 
+// Prepares (here: renders) batches on the pipeline's threads, finishing in a scrambled order,
+// and checks that WritePrepared receives each batch's own preparation, in batch order.
+class PreparingDestination : public RecordingDestination {
+ public:
+  struct Rendered : runner::Prepared {
+    const cdc::ChangeBatch* batch;
+    int64_t rows;
+  };
+  using RecordingDestination::RecordingDestination;
+  bool prepares() const override { return true; }
+  absl::StatusOr<std::unique_ptr<runner::Prepared>> Prepare(
+      const cdc::ChangeBatch& batch) override {
+    prepared_.fetch_add(1);
+    absl::SleepFor(absl::Milliseconds(std::hash<const void*>()(&batch) % 13));
+    for (const auto& rel : batch.relations) {
+      auto id = std::static_pointer_cast<arrow::Int32Array>(rel.records->GetColumnByName("id"));
+      for (int64_t r = 0; r < id->length(); ++r) {
+        if (id->Value(r) == fail_on_id) return absl::DataLossError("injected prepare failure");
+      }
+    }
+    auto out = std::make_unique<Rendered>();
+    out->batch = &batch;
+    out->rows = batch.num_rows();
+    return out;
+  }
+  absl::Status WritePrepared(const cdc::ChangeBatch& batch,
+                             std::unique_ptr<runner::Prepared> prepared) override {
+    auto* rendered = dynamic_cast<Rendered*>(prepared.get());
+    if (rendered == nullptr || rendered->batch != &batch || rendered->rows != batch.num_rows()) {
+      return absl::InternalError("WritePrepared got another batch's preparation");
+    }
+    return Write(batch);
+  }
+  int fail_on_id = -1;
+  static inline std::atomic<int> prepared_{0};
+};
+
 class PipelineTest : public testing::PostgresTest {
  protected:
   void SetUp() override {
@@ -373,6 +410,55 @@ TEST_F(PipelineTest, DestinationFailureNeverMovesTheCheckpointPastIt) {
   ASSERT_TRUE(RunUntilIdle(shared).ok());
   EXPECT_EQ(Rows(shared),
             (std::vector<std::string>{"public.f insert id=1", "public.f insert id=2"}));
+}
+
+TEST_F(PipelineTest, PreparedBatchesAreWrittenInOrderAndAFailedPrepareStopsTheFlow) {
+  Sql("CREATE TABLE p (id int PRIMARY KEY)");
+  options_.source.batch_rows = 40;
+  RecordingDestination::Shared shared;
+  ASSERT_TRUE(RunUntilIdle(shared, 1).ok());
+  for (int t = 0; t < 30; ++t) {
+    Sql(absl::StrCat("INSERT INTO p SELECT g FROM generate_series(", t * 25 + 1, ", ", t * 25 + 25,
+                     ") g"));
+  }
+  auto run = [&](int fail_on_id) {
+    runner::PipelineOptions options = options_;
+    options.max_empty_reads = 3;
+    options.prepare_ahead = 3;
+    auto dest = std::make_unique<PreparingDestination>(&shared);
+    dest->fail_on_id = fail_on_id;
+    std::vector<std::unique_ptr<runner::Destination>> dests;
+    dests.push_back(std::move(dest));
+    runner::Pipeline pipeline(options, std::move(dests), store_.get());
+    std::atomic<bool> stop{false};
+    return pipeline.Run(stop);
+  };
+  // A preparation fails (row 500's batch): the batches before it are written, in order, and the
+  // checkpoint stays before the failed batch.
+  PreparingDestination::prepared_ = 0;
+  absl::Status failed = run(500);
+  EXPECT_TRUE(absl::StrContains(failed.message(), "injected prepare failure")) << failed;
+  {
+    absl::MutexLock lock(&shared.mu);
+    ASSERT_FALSE(shared.rows.empty());
+    EXPECT_LT(shared.rows.size(), 500u);
+    for (size_t i = 0; i < shared.rows.size(); ++i) {
+      EXPECT_EQ(shared.rows[i].after, absl::StrCat("id=", i + 1));
+    }
+    EXPECT_EQ(store_->Get(options_.flow)->lsn, shared.batches.back().checkpoint);
+    shared.rows.clear();
+  }
+  // The rest, resumed from the checkpoint, in order and complete, prepared several at a time.
+  ASSERT_TRUE(run(-1).ok());
+  absl::MutexLock lock(&shared.mu);
+  ASSERT_FALSE(shared.rows.empty());
+  const int first = std::stoi(shared.rows.front().after.substr(3));
+  EXPECT_LE(first, 500);
+  ASSERT_EQ(shared.rows.size(), static_cast<size_t>(750 - first + 1));
+  for (size_t i = 0; i < shared.rows.size(); ++i) {
+    EXPECT_EQ(shared.rows[i].after, absl::StrCat("id=", first + static_cast<int>(i)));
+  }
+  EXPECT_GT(PreparingDestination::prepared_.load(), 10);
 }
 
 TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates) {

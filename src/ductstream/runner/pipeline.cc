@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -48,6 +49,18 @@ class BatchQueue {
     absl::MutexLock lock(&mu_);
     auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || closed_; };
     mu_.Await(absl::Condition(&ready));
+    if (queue_.empty()) return std::nullopt;
+    cdc::ChangeBatch batch = std::move(queue_.front());
+    queue_.pop_front();
+    bytes_ -= batch.bytes;
+    return batch;
+  }
+
+  /// Like Pop without blocking: nullopt when nothing is queued; `*done` tells whether nothing
+  /// ever will be (closed and drained).
+  std::optional<cdc::ChangeBatch> TryPop(bool* done) {
+    absl::MutexLock lock(&mu_);
+    *done = queue_.empty() && closed_;
     if (queue_.empty()) return std::nullopt;
     cdc::ChangeBatch batch = std::move(queue_.front());
     queue_.pop_front();
@@ -160,24 +173,78 @@ class Pipeline::Impl {
 
   // --- writer thread -------------------------------------------------------------------------
 
+  // A batch between the queue and its write: destinations that prepare (encode) do so on their
+  // own threads while earlier batches are written, so encoding uses a second core.
+  struct InFlight {
+    std::shared_ptr<const cdc::ChangeBatch> batch;
+    // Per destination; not valid() for destinations that do not prepare.
+    std::vector<std::future<absl::StatusOr<std::unique_ptr<Prepared>>>> prepared;
+  };
+
   void WriteLoop() {
-    while (auto batch = queue_.Pop()) {
-      absl::Status s = WriteOne(*batch);
-      if (!s.ok()) {
-        log_->error("flow {}: {}", options_.flow.value(), s.ToString());
-        queue_.Fail(std::move(s));
-        return;
+    const bool any_prepares = std::any_of(destinations_.begin(), destinations_.end(),
+                                          [](const auto& d) { return d->prepares(); });
+    const size_t window =
+        any_prepares ? static_cast<size_t>(std::max(1, options_.prepare_ahead)) : 1;
+    std::deque<InFlight> in_flight;
+    bool done = false;
+    while (true) {
+      // Admit batches while the window has room: wait for one only when nothing is in flight.
+      while (!done && in_flight.size() < window) {
+        std::optional<cdc::ChangeBatch> batch;
+        if (in_flight.empty()) {
+          batch = queue_.Pop();
+          done = !batch.has_value();
+        } else {
+          batch = queue_.TryPop(&done);
+        }
+        if (!batch.has_value()) break;
+        absl::StatusOr<InFlight> admitted = Admit(std::move(*batch));
+        if (!admitted.ok()) return Fail(admitted.status());
+        in_flight.push_back(std::move(*admitted));
       }
+      if (in_flight.empty()) return;
+      InFlight next = std::move(in_flight.front());
+      in_flight.pop_front();
+      absl::Status s = WriteOne(next);
+      if (!s.ok()) return Fail(std::move(s));  // in_flight's preparations finish and clean up
     }
   }
 
-  absl::Status WriteOne(cdc::ChangeBatch& batch) {
+  void Fail(absl::Status s) {
+    log_->error("flow {}: {}", options_.flow.value(), s.ToString());
+    queue_.Fail(std::move(s));
+  }
+
+  absl::StatusOr<InFlight> Admit(cdc::ChangeBatch batch) {
     // toast_fill=source: re-read unchanged TOAST values before any destination sees the batch.
     if (toast_source_ != nullptr && !batch.empty()) DS_RETURN_IF_ERROR(toast_source_->Fill(batch));
+    InFlight f;
+    f.batch = std::make_shared<const cdc::ChangeBatch>(std::move(batch));
+    f.prepared.resize(destinations_.size());
+    if (f.batch->empty()) return f;
+    for (size_t i = 0; i < destinations_.size(); ++i) {
+      Destination* d = destinations_[i].get();
+      if (!d->prepares()) continue;
+      f.prepared[i] =
+          std::async(std::launch::async, [d, batch = f.batch] { return d->Prepare(*batch); });
+    }
+    return f;
+  }
+
+  absl::Status WriteOne(InFlight& f) {
+    const cdc::ChangeBatch& batch = *f.batch;
     if (!batch.empty()) {
-      for (auto& d : destinations_) {
-        absl::Status s = d->Write(batch);
-        if (!s.ok()) return base::Annotate(s, absl::StrCat("write destination ", d->name()));
+      for (size_t i = 0; i < destinations_.size(); ++i) {
+        Destination& d = *destinations_[i];
+        absl::Status s;
+        if (f.prepared[i].valid()) {
+          absl::StatusOr<std::unique_ptr<Prepared>> prepared = f.prepared[i].get();
+          s = prepared.ok() ? d.WritePrepared(batch, std::move(*prepared)) : prepared.status();
+        } else {
+          s = d.Write(batch);
+        }
+        if (!s.ok()) return base::Annotate(s, absl::StrCat("write destination ", d.name()));
       }
     }
     if (batch.checkpoint.valid()) {

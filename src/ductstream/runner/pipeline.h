@@ -76,6 +76,9 @@ struct PipelineOptions {
   /// Batches queued between the reader and the writer, in bytes (the batch being written is
   /// not counted).
   int64_t max_inflight_bytes = 32 << 20;
+  /// Batches whose destinations prepare them (encode: Destination::Prepare) on threads of
+  /// their own while an earlier batch is written; each adds up to max_batch_bytes of memory.
+  int prepare_ahead = 2;
   /// Stop after this many consecutive batch_timeout periods without data (0 = never).
   int max_empty_reads = 0;
 };

@@ -567,6 +567,13 @@ absl::Status BatchBuilder::Forward(ChangeBatch batch) {
   return sink_(std::move(batch));
 }
 
+void BatchBuilder::StartAt(Lsn position) {
+  if (position <= committed_end_) return;  // a reconnect: what is pending keeps its checkpoint
+  const bool pending = has_pending();
+  committed_end_ = position;
+  if (!pending) emitted_checkpoint_ = position;  // nothing to emit for the position itself
+}
+
 absl::Status BatchBuilder::AdvanceIdle(Lsn server_lsn) {
   if (in_txn_ || batch_rows_ > 0 || !retired_.empty()) return absl::OkStatus();
   if (server_lsn > committed_end_) committed_end_ = server_lsn;

@@ -62,6 +62,11 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
   /// empty batch that lets the checkpoint follow commits that touched nothing published).
   absl::Status Flush();
 
+  /// Streaming (re)starts at `position` (the checkpoint): nothing before it is ever emitted as a
+  /// checkpoint again, e.g. a keepalive from a walsender that starts at the slot's older
+  /// confirmed position.
+  void StartAt(Lsn position);
+
   /// An idle flow: when nothing is pending and no transaction is open, lets the checkpoint move
   /// to `server_lsn` (a keepalive's WAL position) so the slot does not retain WAL forever.
   absl::Status AdvanceIdle(Lsn server_lsn);

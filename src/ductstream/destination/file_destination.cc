@@ -10,11 +10,14 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <arrow/io/interfaces.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "ductstream/base/status.h"
 #include "ductstream/codec/parquet_codec.h"
 
@@ -101,12 +104,11 @@ class FdOutputStream final : public arrow::io::OutputStream {
   absl::Status error_;
 };
 
-// Writes `path` atomically and durably: `fill` writes the contents to a temp file, which is
-// fsync'ed and renamed into place. A failure removes the temp file.
-absl::Status WriteFileDurably(
-    const std::string& path,
+// Writes the contents of `path` durably to its temp file `tmp`: `fill` writes, then fsync. A
+// failure removes the temp file. Nothing is visible under `path` until Publish renames it.
+absl::Status StageFile(
+    const std::string& tmp,
     const std::function<absl::Status(const std::shared_ptr<FdOutputStream>&)>& fill) {
-  const std::string tmp = absl::StrCat(path, ".tmp");
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
   auto stream = std::make_shared<FdOutputStream>(fd, tmp);
@@ -117,7 +119,6 @@ absl::Status WriteFileDurably(
   }
   if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", tmp);
   if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Errno("cannot rename to", path);
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;
 }
@@ -131,52 +132,97 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// The files of one batch, encoded and fsync'ed under temporary names by Prepare; WritePrepared
+// renames them into place. Removed if the batch is never published (the flow stopped first).
+struct StagedFiles final : runner::Prepared {
+  std::vector<std::pair<std::string, std::string>> files;  // (temp path, final path)
+  std::set<std::string> dirs;
+  bool published = false;
+
+  ~StagedFiles() override {
+    if (published) return;
+    for (const auto& [tmp, path] : files) ::unlink(tmp.c_str());
+  }
+};
+
 class FileDestination final : public runner::Destination {
  public:
-  FileDestination(FileDestinationConfig config, std::unique_ptr<codec::Encoder> encoder)
-      : config_(std::move(config)), encoder_(std::move(encoder)) {}
+  explicit FileDestination(FileDestinationConfig config) : config_(std::move(config)) {}
 
   const std::string& name() const override { return config_.name; }
 
   absl::Status Write(const cdc::ChangeBatch& batch) override {
-    std::set<std::string> dirs;
+    DS_ASSIGN_OR_RETURN(auto staged, Prepare(batch));
+    return WritePrepared(batch, std::move(staged));
+  }
+
+  // Encoding is the expensive part of a write: it runs here, on the data path's threads, for
+  // several batches at once.
+  bool prepares() const override { return true; }
+
+  absl::StatusOr<std::unique_ptr<runner::Prepared>> Prepare(
+      const cdc::ChangeBatch& batch) override {
+    auto staged = std::make_unique<StagedFiles>();
+    // Encoders may keep per-schema state: each preparation has its own (cheap to make).
+    std::unique_ptr<codec::Encoder> encoder;
+    if (config_.format != codec::WireFormat::kParquet) {
+      DS_ASSIGN_OR_RETURN(encoder, codec::MakeEncoder(config_.format, config_.encoder));
+    }
     for (const cdc::RelationChanges& changes : batch.relations) {
       const std::string relative = FileDestinationPath(changes, config_.format);
       const fs::path path = fs::path(config_.path) / relative;
       const std::string dir = path.parent_path().string();
-      if (dirs.insert(dir).second || !created_.contains(dir)) {
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        if (ec) {
-          return absl::InternalError(
-              absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
-        }
-        created_.insert(dir);
-      }
-      DS_RETURN_IF_ERROR(WriteFileDurably(
-          path.string(), [&](const std::shared_ptr<FdOutputStream>& out) -> absl::Status {
+      if (staged->dirs.insert(dir).second) DS_RETURN_IF_ERROR(CreateDirectory(dir));
+      const std::string tmp = absl::StrCat(path.string(), ".tmp");
+      DS_RETURN_IF_ERROR(
+          StageFile(tmp, [&](const std::shared_ptr<FdOutputStream>& out) -> absl::Status {
             if (config_.format == codec::WireFormat::kParquet) {
               // Streamed to the file page by page (the largest file of a flow is never in memory).
               return codec::WriteParquet(changes, config_.encoder, out);
             }
             // The other formats encode the whole file first (their encoders return strings).
             std::string data;
-            DS_RETURN_IF_ERROR_CTX(encoder_->Encode(changes, &data),
+            DS_RETURN_IF_ERROR_CTX(encoder->Encode(changes, &data),
                                    absl::StrCat("encoding ", changes.QualifiedName()));
             if (!out->Write(data.data(), static_cast<int64_t>(data.size())).ok()) {
               return out->error();
             }
             return absl::OkStatus();
           }));
+      staged->files.emplace_back(tmp, path.string());
     }
-    for (const std::string& dir : dirs) DS_RETURN_IF_ERROR(SyncDirectory(dir));
+    return staged;
+  }
+
+  absl::Status WritePrepared(const cdc::ChangeBatch& /*batch*/,
+                             std::unique_ptr<runner::Prepared> prepared) override {
+    auto* staged = dynamic_cast<StagedFiles*>(prepared.get());
+    if (staged == nullptr) return absl::InternalError("file destination: nothing was staged");
+    for (const auto& [tmp, path] : staged->files) {
+      if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename to", path);
+    }
+    staged->published = true;
+    for (const std::string& dir : staged->dirs) DS_RETURN_IF_ERROR(SyncDirectory(dir));
     return absl::OkStatus();
   }
 
  private:
-  FileDestinationConfig config_;
-  std::unique_ptr<codec::Encoder> encoder_;
-  std::set<std::string> created_;
+  // Called from several preparing threads at once.
+  absl::Status CreateDirectory(const std::string& dir) {
+    absl::MutexLock lock(&mu_);
+    if (created_.contains(dir)) return absl::OkStatus();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
+    }
+    created_.insert(dir);
+    return absl::OkStatus();
+  }
+
+  const FileDestinationConfig config_;
+  absl::Mutex mu_;
+  std::set<std::string> created_ ABSL_GUARDED_BY(mu_);
 };
 
 // PostgreSQL identifiers may contain '/': percent-encode it (and '%') so a table name can never
@@ -213,8 +259,9 @@ absl::StatusOr<std::unique_ptr<runner::Destination>> MakeFileDestination(
         absl::StrCat("file destination ", config.name, ": cannot create directory ", config.path,
                      ": ", ec.message(), " (choose a writable path)"));
   }
-  DS_ASSIGN_OR_RETURN(auto encoder, codec::MakeEncoder(config.format, config.encoder));
-  return std::make_unique<FileDestination>(std::move(config), std::move(encoder));
+  // An unsupported format or encoder option is reported now, not at the first batch.
+  DS_RETURN_IF_ERROR(codec::MakeEncoder(config.format, config.encoder).status());
+  return std::make_unique<FileDestination>(std::move(config));
 }
 
 }  // namespace ductstream::destination

@@ -344,6 +344,7 @@ class Pipeline::Impl {
           protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_,
           speculative_.get());
     }
+    builder_->StartAt(resume);
     DS_ASSIGN_OR_RETURN(stream_, postgres::ReplicationStream::Start(
                                      std::move(repl), src.slot, src.publication, resume, protocol));
     log_->info("flow {}: streaming slot {} publication {} from {} (protocol v{}{}{})",

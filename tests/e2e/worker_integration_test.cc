@@ -195,8 +195,18 @@ TEST_F(WorkerTest, SigtermFinishesInFlightBatchesCheckpointsAndExitsZero) {
   Sql("CREATE TABLE t (id int PRIMARY KEY, note text)");
   const std::string flow = WriteFlow("parquet");
   ASSERT_EQ(RunWorker(flow, 1), 0) << ReadFile(Log());
+  const size_t first_run_log = ReadFile(Log()).size();
   auto worker = testing::BackgroundProcess::Spawn({DS_WORKER_BIN, "-flow", flow}, Env(), Log());
   ASSERT_TRUE(worker.ok());
+  // Streaming (not still starting up: on a loaded machine that can take a while).
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const std::string log = ReadFile(Log());
+        return log.size() > first_run_log &&
+               log.find("streaming slot", first_run_log) != std::string::npos;
+      },
+      absl::Seconds(60)))
+      << ReadFile(Log());
   for (int i = 1; i <= 50; ++i) Sql(absl::StrCat("INSERT INTO t VALUES (", i, ", 'x')"));
   absl::SleepFor(absl::Milliseconds(300));
   (*worker)->Signal(SIGTERM);

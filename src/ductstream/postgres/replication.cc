@@ -3,7 +3,10 @@
 #include <libpq-fe.h>
 #include <sys/select.h>
 
+#include <unistd.h>
 #include <cerrno>
+
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -182,7 +185,8 @@ void ReplicationStream::FreeBuffer() {
   buffer_ = nullptr;
 }
 
-absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration timeout) {
+absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration timeout,
+                                                                int wake_fd) {
   FreeBuffer();
   PGconn* conn = conn_->raw();
   const absl::Time deadline = absl::Now() + timeout;
@@ -196,11 +200,17 @@ absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration t
       fd_set readable;
       FD_ZERO(&readable);
       FD_SET(fd, &readable);
+      if (wake_fd >= 0) FD_SET(wake_fd, &readable);
       timeval tv = absl::ToTimeval(left);
-      int rc = select(fd + 1, &readable, nullptr, nullptr, &tv);
+      int rc = select(std::max(fd, wake_fd) + 1, &readable, nullptr, nullptr, &tv);
       if (rc < 0 && errno != EINTR) {
         return absl::UnavailableError(
             absl::StrCat("waiting for the walsender: ", std::strerror(errno)));
+      }
+      if (rc > 0 && wake_fd >= 0 && FD_ISSET(wake_fd, &readable)) {
+        uint64_t count;
+        (void)::read(wake_fd, &count, sizeof count);
+        return std::nullopt;
       }
       if (rc > 0 && PQconsumeInput(conn) == 0) {
         return absl::UnavailableError(

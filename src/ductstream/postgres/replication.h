@@ -75,8 +75,10 @@ class ReplicationStream {
 
   /// Returns the next XLogData, or nullopt when `timeout` passes without one. Keepalives are
   /// handled here: when the server asks for a reply, a status update with the current
-  /// flushed position is sent at once. End of stream is Unavailable (retriable).
-  absl::StatusOr<std::optional<XLogData>> Next(absl::Duration timeout);
+  /// flushed position is sent at once. End of stream is Unavailable (retriable). When
+  /// `wake_fd` (an eventfd) becomes readable, it is drained and nullopt returned at once: the
+  /// caller has something to do (a checkpoint to acknowledge).
+  absl::StatusOr<std::optional<XLogData>> Next(absl::Duration timeout, int wake_fd = -1);
 
   /// Reports `flushed` as written, flushed and applied: the server may then recycle WAL up to
   /// it. Only ever pass a position that is durably checkpointed.

@@ -1,5 +1,8 @@
 #include "ductstream/runner/pipeline.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <deque>
 #include <future>
@@ -116,9 +119,14 @@ class Pipeline::Impl {
         stats_(stats),
         queue_(options_.max_inflight_bytes),
         log_(base::GetLogger("pipeline")) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (options_.source.toast_fill == ToastFill::kSource) {
       toast_source_ = ToastSource::Create(options_.source.dsn, options_.source.binary);
     }
+  }
+
+  ~Impl() {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
   absl::Status Run(const std::atomic<bool>& stop) {
@@ -256,6 +264,8 @@ class Pipeline::Impl {
         if (!s.ok()) return base::Annotate(s, "persisting the checkpoint");
       }
       stats_.persisted_lsn.store(batch.checkpoint.value());
+      const uint64_t one = 1;
+      (void)::write(wake_fd_, &one, sizeof one);  // the reader acknowledges it now
     }
     stats_.rows_written.fetch_add(batch.num_rows());
     stats_.batches_written.fetch_add(batch.empty() ? 0 : 1);
@@ -420,7 +430,13 @@ class Pipeline::Impl {
     int empty_reads = 0;
     while (!stop.load()) {
       DS_RETURN_IF_ERROR(queue_.failure());
-      DS_ASSIGN_OR_RETURN(auto next, stream_->Next(absl::Milliseconds(100)));
+      // Wakes up for data, for a checkpoint the writer persisted (acknowledged at once) and
+      // when the pending batch is due.
+      absl::Duration wait = absl::Milliseconds(100);
+      if (pending_since.has_value()) {
+        wait = std::clamp(*pending_since + src.batch_timeout - now, absl::Milliseconds(1), wait);
+      }
+      DS_ASSIGN_OR_RETURN(auto next, stream_->Next(wait, wake_fd_));
       now = absl::Now();
       if (next.has_value()) {
         data_in_period = true;
@@ -492,6 +508,7 @@ class Pipeline::Impl {
   std::unique_ptr<cdc::SpeculativeStreams> speculative_;
   std::unique_ptr<cdc::TransactionAssembler> assembler_;
   Lsn last_sent_;
+  int wake_fd_ = -1;  // eventfd: the writer persisted a checkpoint
 };
 
 Pipeline::Pipeline(PipelineOptions options, std::vector<std::unique_ptr<Destination>> destinations,

@@ -6,8 +6,10 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <arrow/filesystem/s3fs.h>
+#include <arrow/io/memory.h>
 #include <arrow/util/key_value_metadata.h>
 
 #include "absl/strings/match.h"
@@ -46,11 +48,9 @@ absl::Status FromS3Error(const arrow::Status& s, absl::string_view context) {
 
 class S3Destination final : public runner::Destination {
  public:
-  S3Destination(S3DestinationConfig config, std::shared_ptr<arrow::fs::S3FileSystem> fs,
-                std::unique_ptr<codec::Encoder> encoder)
+  S3Destination(S3DestinationConfig config, std::shared_ptr<arrow::fs::S3FileSystem> fs)
       : config_(std::move(config)),
         fs_(std::move(fs)),
-        encoder_(std::move(encoder)),
         metadata_(arrow::key_value_metadata(
             {"Content-Type"}, {std::string(codec::ContentType(config_.options.format))})),
         log_(base::GetLogger("s3")) {
@@ -60,23 +60,69 @@ class S3Destination final : public runner::Destination {
   const std::string& name() const override { return config_.name; }
 
   absl::Status Write(const cdc::ChangeBatch& batch) override {
+    DS_ASSIGN_OR_RETURN(auto encoded, Prepare(batch));
+    return WritePrepared(batch, std::move(encoded));
+  }
+
+  // Encoding runs on the data path's preparing threads, several batches at once; an upload that
+  // is retried sends the same bytes again instead of encoding again.
+  bool prepares() const override { return true; }
+
+  absl::StatusOr<std::unique_ptr<runner::Prepared>> Prepare(
+      const cdc::ChangeBatch& batch) override {
+    auto encoded = std::make_unique<EncodedObjects>();
+    // Encoders may keep per-schema state: each preparation has its own (cheap to make).
+    std::unique_ptr<codec::Encoder> encoder;
+    if (config_.options.format != codec::WireFormat::kParquet) {
+      DS_ASSIGN_OR_RETURN(encoder, codec::MakeEncoder(config_.options.format, encoder_options_));
+    }
     for (const cdc::RelationChanges& changes : batch.relations) {
       if (changes.num_rows() == 0) continue;
       const std::string key = S3ObjectKey(config_.options.prefix, changes, config_.options.format);
-      DS_RETURN_IF_ERROR(UploadWithRetries(key, changes));
+      // One object holds one relation of one batch: at most about max_batch_bytes, encoded.
+      std::shared_ptr<arrow::Buffer> data;
+      if (config_.options.format == codec::WireFormat::kParquet) {
+        auto sink = arrow::io::BufferOutputStream::Create();
+        if (!sink.ok()) return absl::ResourceExhaustedError(sink.status().ToString());
+        DS_RETURN_IF_ERROR_CTX(codec::WriteParquet(changes, encoder_options_, *sink),
+                               absl::StrCat("encoding ", changes.QualifiedName()));
+        auto finished = (*sink)->Finish();
+        if (!finished.ok()) return absl::InternalError(finished.status().ToString());
+        data = std::move(*finished);
+      } else {
+        std::string bytes;
+        DS_RETURN_IF_ERROR_CTX(encoder->Encode(changes, &bytes),
+                               absl::StrCat("encoding ", changes.QualifiedName()));
+        data = arrow::Buffer::FromString(std::move(bytes));
+      }
+      encoded->objects.emplace_back(key, std::move(data));
+    }
+    return encoded;
+  }
+
+  absl::Status WritePrepared(const cdc::ChangeBatch& /*batch*/,
+                             std::unique_ptr<runner::Prepared> prepared) override {
+    auto* encoded = dynamic_cast<EncodedObjects*>(prepared.get());
+    if (encoded == nullptr) return absl::InternalError("s3 destination: nothing was encoded");
+    for (const auto& [key, data] : encoded->objects) {
+      DS_RETURN_IF_ERROR(UploadWithRetries(key, *data));
     }
     return absl::OkStatus();
   }
 
  private:
-  absl::Status UploadWithRetries(const std::string& key, const cdc::RelationChanges& changes) {
+  struct EncodedObjects final : runner::Prepared {
+    std::vector<std::pair<std::string, std::shared_ptr<arrow::Buffer>>> objects;  // key, bytes
+  };
+
+  absl::Status UploadWithRetries(const std::string& key, const arrow::Buffer& data) {
     const S3DestinationOptions& o = config_.options;
     const absl::Time deadline = o.retry_timeout == absl::ZeroDuration()
                                     ? absl::InfiniteFuture()
                                     : absl::Now() + o.retry_timeout;
     absl::Duration backoff = absl::Milliseconds(200);
     for (int attempt = 1;; ++attempt) {
-      absl::Status s = Upload(key, changes);
+      absl::Status s = Upload(key, data);
       if (s.ok()) {
         if (attempt > 1) {
           log_->info("destination {}: uploaded s3://{}/{} after {} attempts", config_.name,
@@ -97,33 +143,18 @@ class S3Destination final : public runner::Destination {
     }
   }
 
-  // One attempt: the object exists when its upload completes (Close), never partially.
-  absl::Status Upload(const std::string& key, const cdc::RelationChanges& changes) {
+  // One attempt: the object exists when its upload completes (Close), never partially (the
+  // stream switches to a multipart upload past its part size).
+  absl::Status Upload(const std::string& key, const arrow::Buffer& data) {
     const std::string path = absl::StrCat(config_.options.bucket, "/", key);
     const std::string where = absl::StrCat("uploading s3://", path);
     auto opened = fs_->OpenOutputStream(path, metadata_);
     if (!opened.ok()) return FromS3Error(opened.status(), where);
     std::shared_ptr<arrow::io::OutputStream> out = *opened;
-    absl::Status s;
-    if (config_.options.format == codec::WireFormat::kParquet) {
-      // Streamed into the upload: memory holds a few pages and one part, not the whole object.
-      s = codec::WriteParquet(changes, encoder_options_, out);
-    } else {
-      std::string data;
-      s = base::Annotate(encoder_->Encode(changes, &data),
-                         absl::StrCat("encoding ", changes.QualifiedName()));
-      if (s.ok()) {
-        arrow::Status w = out->Write(data.data(), static_cast<int64_t>(data.size()));
-        if (!w.ok()) s = FromS3Error(w, where);
-      }
-    }
-    if (!s.ok()) {
+    arrow::Status w = out->Write(data.data(), data.size());
+    if (!w.ok()) {
       (void)out->Abort();  // drops a started multipart upload
-      // WriteParquet reports a failing sink as an Arrow IOError: classify it like the others.
-      if (absl::IsInternal(s) || absl::IsUnknown(s)) {
-        return IsRetriableS3Error(s.message()) ? absl::UnavailableError(s.message()) : s;
-      }
-      return s;
+      return FromS3Error(w, where);
     }
     arrow::Status closed = out->Close();
     if (!closed.ok()) {
@@ -135,7 +166,6 @@ class S3Destination final : public runner::Destination {
 
   const S3DestinationConfig config_;
   std::shared_ptr<arrow::fs::S3FileSystem> fs_;
-  std::unique_ptr<codec::Encoder> encoder_;
   codec::EncoderOptions encoder_options_;
   std::shared_ptr<const arrow::KeyValueMetadata> metadata_;
   std::shared_ptr<spdlog::logger> log_;
@@ -206,7 +236,8 @@ std::string S3ObjectKey(absl::string_view prefix, const cdc::RelationChanges& ch
 absl::StatusOr<std::unique_ptr<runner::Destination>> MakeS3Destination(S3DestinationConfig config) {
   const S3DestinationOptions& o = config.options;
   if (o.bucket.empty()) return absl::InvalidArgumentError("s3 destination: bucket is required");
-  DS_ASSIGN_OR_RETURN(auto encoder, codec::MakeEncoder(o.format, {o.compression}));
+  // An unsupported format or compression is reported now, not at the first batch.
+  DS_RETURN_IF_ERROR(codec::MakeEncoder(o.format, {o.compression}).status());
   DS_RETURN_IF_ERROR(EnsureS3());
   arrow::fs::S3Options s3 = arrow::fs::S3Options::Defaults();  // the AWS credential chain
   s3.region = o.region;  // empty: the SDK's choice (profile files, else us-east-1)
@@ -230,7 +261,7 @@ absl::StatusOr<std::unique_ptr<runner::Destination>> MakeS3Destination(S3Destina
   static std::once_flag finalize_at_exit;
   std::call_once(finalize_at_exit,
                  [] { std::atexit([] { (void)arrow::fs::EnsureS3Finalized(); }); });
-  return std::make_unique<S3Destination>(std::move(config), *std::move(fs), std::move(encoder));
+  return std::make_unique<S3Destination>(std::move(config), *std::move(fs));
 }
 
 }  // namespace ductstream::destination

@@ -1,6 +1,7 @@
 // The arrow wire format: an Arrow IPC stream (schema with its schema and field metadata, then one
 // record batch, then the end-of-stream marker), readable by any Arrow implementation.
-#include <arrow/io/memory.h>
+#include <memory>
+
 #include <arrow/ipc/writer.h>
 
 #include "absl/strings/str_cat.h"
@@ -18,22 +19,34 @@ class ArrowEncoder final : public Encoder {
  public:
   WireFormat format() const override { return WireFormat::kArrow; }
 
+  // Written straight into `out`, reserved first to the record batch's IPC size: no second copy
+  // of the batch and no reallocation while the body's buffers are appended (a batch is up to
+  // max_batch_bytes).
   absl::Status Encode(const cdc::RelationChanges& changes, std::string* out) override {
     if (changes.records == nullptr) return absl::InvalidArgumentError("no change records");
     const std::string context = absl::StrCat("encoding ", changes.QualifiedName(), " as arrow");
-    auto sink = arrow::io::BufferOutputStream::Create();
-    if (!sink.ok()) return FromArrow(sink.status(), context);
-    auto writer = arrow::ipc::MakeStreamWriter(*sink, changes.records->schema());
-    if (!writer.ok()) return FromArrow(writer.status(), context);
-    auto status = (*writer)->WriteRecordBatch(*changes.records);
-    if (status.ok()) status = (*writer)->Close();
-    if (!status.ok()) return FromArrow(status, context);
-    auto buffer = (*sink)->Finish();
-    if (!buffer.ok()) return FromArrow(buffer.status(), context);
-    out->append(reinterpret_cast<const char*>((*buffer)->data()),
-                static_cast<size_t>((*buffer)->size()));
+    const size_t size = out->size();
+    int64_t batch_bytes = 0;
+    if (arrow::ipc::GetRecordBatchSize(*changes.records, &batch_bytes).ok()) {
+      out->reserve(size + static_cast<size_t>(batch_bytes) + kSchemaAllowance);
+    }
+    auto status = [&]() -> arrow::Status {
+      ARROW_ASSIGN_OR_RAISE(auto writer,
+                            arrow::ipc::MakeStreamWriter(std::make_shared<StringOutputStream>(out),
+                                                         changes.records->schema()));
+      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*changes.records));
+      return writer->Close();
+    }();
+    if (!status.ok()) {
+      out->resize(size);  // nothing half-written is left appended
+      return FromArrow(status, context);
+    }
     return absl::OkStatus();
   }
+
+ private:
+  // Room for the schema message and the end-of-stream marker on top of the batch.
+  static constexpr size_t kSchemaAllowance = 64 << 10;
 };
 
 }  // namespace

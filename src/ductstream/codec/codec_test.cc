@@ -10,6 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arrow/api.h>
+#include <arrow/io/memory.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/file_reader.h>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ductstream/codec/codec.h"
 #include "ductstream/codec/testing_batches.h"
@@ -409,6 +415,56 @@ TEST(ParquetCodecTest, UnknownCompressionIsInvalidArgument) {
   EXPECT_EQ(encoder.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(encoder.status().message().find("brotli2"), std::string::npos);
   EXPECT_TRUE(MakeEncoder(WireFormat::kParquet, EncoderOptions{.compression = "ZSTD"}).ok());
+}
+
+// Columns whose values repeat are dictionary-encoded, nearly unique ones (keys, LSNs,
+// timestamps) are written plain: judged per column from a sample of the batch, in a large batch
+// (sampled) and a small one (every row looked at). Read back by Arrow's Parquet reader.
+TEST(ParquetCodecTest, DictionaryOnlyForColumnsWhoseValuesRepeat) {
+  for (int64_t rows : {int64_t{100}, int64_t{5000}}) {
+    SCOPED_TRACE(absl::StrCat(rows, " rows"));
+    arrow::Int64Builder id;
+    arrow::StringBuilder status;
+    arrow::StringBuilder note;
+    arrow::DoubleBuilder amount;
+    for (int64_t i = 0; i < rows; ++i) {
+      ASSERT_TRUE(id.Append(i * 7919).ok());
+      ASSERT_TRUE(status.Append(std::vector<std::string>{"new", "paid", "shipped"}[i % 3]).ok());
+      ASSERT_TRUE(note.Append(absl::StrCat("note ", i)).ok());
+      ASSERT_TRUE((i % 10 == 0 ? amount.AppendNull() : amount.Append((i % 7) * 1.5)).ok());
+    }
+    auto schema = arrow::schema(
+        {arrow::field("id", arrow::int64()), arrow::field("status", arrow::utf8()),
+         arrow::field("note", arrow::utf8()), arrow::field("amount", arrow::float64())});
+    cdc::RelationChanges changes;
+    changes.schema = "public";
+    changes.table = "t";
+    changes.records = arrow::RecordBatch::Make(
+        schema, rows, {*id.Finish(), *status.Finish(), *note.Finish(), *amount.Finish()});
+    auto encoder = MakeEncoder(WireFormat::kParquet);
+    ASSERT_TRUE(encoder.ok());
+    std::string file;
+    ASSERT_TRUE((*encoder)->Encode(changes, &file).ok());
+
+    auto input = std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(file));
+    auto metadata = parquet::ParquetFileReader::Open(input)->metadata();
+    ASSERT_EQ(metadata->num_row_groups(), 1);
+    std::map<std::string, bool> dictionary;
+    for (int i = 0; i < metadata->num_columns(); ++i) {
+      auto chunk = metadata->RowGroup(0)->ColumnChunk(i);
+      dictionary[chunk->path_in_schema()->ToDotString()] = chunk->has_dictionary_page();
+    }
+    EXPECT_EQ(dictionary, (std::map<std::string, bool>{
+                              {"id", false}, {"status", true}, {"note", false}, {"amount", true}}));
+
+    auto reader = parquet::arrow::OpenFile(input, arrow::default_memory_pool());
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    auto table = (*reader)->ReadTable();
+    ASSERT_TRUE(table.ok()) << table.status();
+    auto expected = arrow::Table::FromRecordBatches({changes.records});
+    ASSERT_TRUE(expected.ok());
+    EXPECT_TRUE((*table)->Equals(**expected));
+  }
 }
 
 TEST(CodecTest, EncodeAppendsToOutput) {

@@ -7,17 +7,24 @@
 // milliseconds and Arrow's writer refuses the type), so such columns, at any nesting depth and in
 // __before, are written as struct<months: int32, days: int32, nanoseconds: int64>, losslessly;
 // each such field carries metadata "ductstream.arrow_type" = "month_day_nano_interval".
+//
+// Dictionary encoding is chosen per column from a sample of the batch (DictionaryPays): the
+// columns whose values repeat keep it, the nearly unique ones (keys, timestamps, LSNs, UUIDs)
+// are written plain.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include <arrow/io/interfaces.h>
+#include <arrow/util/bit_util.h>
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/util/compression.h>
 #include <arrow/util/key_value_metadata.h>
 #include <parquet/arrow/writer.h>
 #include <parquet/exception.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "ductstream/base/status.h"
@@ -161,6 +168,120 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ConvertForParquet(
                                   batch->num_rows(), std::move(columns));
 }
 
+// How many of the non-null values among `sample` rows of `array`, evenly spread, are distinct
+// (`*non_null` is set to how many there were); -1 for a type that is not dictionary-encoded or
+// not handled here (booleans, nested types).
+int64_t DistinctInSample(const arrow::Array& array, int64_t sample, int64_t* non_null) {
+  *non_null = 0;
+  const int64_t rows = array.length();
+  auto row = [&](int64_t j) { return j * rows / sample; };
+  const arrow::DataType& type = *array.type();
+  const uint8_t* validity = array.null_bitmap_data();
+  auto is_null = [&](int64_t i) {
+    return validity != nullptr && !arrow::bit_util::GetBit(validity, array.offset() + i);
+  };
+  const auto* fixed = dynamic_cast<const arrow::FixedWidthType*>(&type);
+  if (fixed != nullptr && fixed->bit_width() % 8 == 0 && fixed->bit_width() > 0 &&
+      array.data()->buffers.size() > 1 && array.data()->buffers[1] != nullptr) {
+    const int width = fixed->bit_width() / 8;
+    const uint8_t* values = array.data()->buffers[1]->data() + array.offset() * width;
+    if (width <= 8) {
+      absl::flat_hash_set<uint64_t> seen;
+      seen.reserve(static_cast<size_t>(sample));
+      for (int64_t j = 0; j < sample; ++j) {
+        const int64_t i = row(j);
+        if (is_null(i)) continue;
+        uint64_t v = 0;
+        std::memcpy(&v, values + i * width, static_cast<size_t>(width));
+        seen.insert(v);
+        ++*non_null;
+      }
+      return static_cast<int64_t>(seen.size());
+    }
+    absl::flat_hash_set<absl::string_view> seen;  // decimals, fixed-size binary
+    seen.reserve(static_cast<size_t>(sample));
+    for (int64_t j = 0; j < sample; ++j) {
+      const int64_t i = row(j);
+      if (is_null(i)) continue;
+      seen.insert(absl::string_view(reinterpret_cast<const char*>(values + i * width),
+                                    static_cast<size_t>(width)));
+      ++*non_null;
+    }
+    return static_cast<int64_t>(seen.size());
+  }
+  auto count_views = [&](const auto& binary) {
+    absl::flat_hash_set<absl::string_view> seen;
+    seen.reserve(static_cast<size_t>(sample));
+    for (int64_t j = 0; j < sample; ++j) {
+      const int64_t i = row(j);
+      if (is_null(i)) continue;
+      const auto v = binary.GetView(i);
+      seen.insert(absl::string_view(v.data(), v.size()));
+      ++*non_null;
+    }
+    return static_cast<int64_t>(seen.size());
+  };
+  switch (type.id()) {
+    case arrow::Type::STRING:
+    case arrow::Type::BINARY:
+      return count_views(static_cast<const arrow::BinaryArray&>(array));
+    case arrow::Type::LARGE_STRING:
+    case arrow::Type::LARGE_BINARY:
+      return count_views(static_cast<const arrow::LargeBinaryArray&>(array));
+    case arrow::Type::STRING_VIEW:
+    case arrow::Type::BINARY_VIEW:
+      return count_views(static_cast<const arrow::BinaryViewArray&>(array));
+    default:
+      return -1;
+  }
+}
+
+// Whether dictionary encoding pays for `array`, judged from a sample of its values.
+// Parquet's writer dictionary-encodes every column by default and falls back to plain only once
+// a dictionary passes 1 MB, so on a batch of change records it hashes every key, timestamp, LSN
+// and UUID into a dictionary as large as the column itself: about a third of the encoding time of
+// a 16-column table, for a larger file. (Arrow has no such heuristic of its own.) The sample's
+// duplicates estimate how many distinct values the batch holds (birthday bound: m values drawn
+// from k distinct ones repeat about m²/2k times); the dictionary is kept when values repeat at
+// least twice on average, and for anything the sample cannot judge.
+bool DictionaryPays(const arrow::Array& array) {
+  constexpr int64_t kSample = 512;
+  const int64_t rows = array.length();
+  const int64_t sample = std::min(rows, kSample);
+  int64_t m = 0;
+  const int64_t distinct = DistinctInSample(array, sample, &m);
+  if (distinct < 0 || m < 64) return true;
+  if (sample == rows) return 2 * distinct <= m;  // the whole column: exact
+  if (2 * distinct <= m) return true;
+  const int64_t repeats = m - distinct;
+  // k ≈ m² / 2·repeats, kept when k <= rows / 2.
+  return repeats > 0 && m * m <= repeats * rows;
+}
+
+// The writer properties for `batch`: `compression`, and dictionary encoding only where it pays
+// (top-level leaf columns and the fields of __before; other nested columns keep the default).
+std::shared_ptr<parquet::WriterProperties> WriterPropertiesFor(
+    const arrow::RecordBatch& batch, arrow::Compression::type compression) {
+  parquet::WriterProperties::Builder builder;
+  builder.compression(compression);
+  for (int c = 0; c < batch.num_columns(); ++c) {
+    const std::string& name = batch.schema()->field(c)->name();
+    const arrow::Array& column = *batch.column(c);
+    if (column.type_id() == arrow::Type::STRUCT && name == cdc::kBeforeColumn) {
+      const auto& before = static_cast<const arrow::StructArray&>(column);
+      for (int f = 0; f < before.num_fields(); ++f) {
+        if (!DictionaryPays(*before.field(f))) {
+          builder.disable_dictionary(
+              absl::StrCat(name, ".", before.struct_type()->field(f)->name()));
+        }
+      }
+    } else if (!DictionaryPays(column)) {
+      builder.disable_dictionary(name);
+    }
+  }
+  return builder.build();
+}
+
 absl::StatusOr<arrow::Compression::type> ParseCompression(absl::string_view option) {
   const std::string name = absl::AsciiStrToLower(option);
   arrow::Compression::type compression;
@@ -198,7 +319,7 @@ absl::Status WriteParquetTo(const cdc::RelationChanges& changes,
   if (!batch.ok()) return FromArrow(batch.status(), context);
   auto table = arrow::Table::FromRecordBatches({*batch});
   if (!table.ok()) return FromArrow(table.status(), context);
-  auto props = parquet::WriterProperties::Builder().compression(compression)->build();
+  auto props = WriterPropertiesFor(**batch, compression);
   auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
   arrow::Status status;
   // Parquet's C++ writer reports some failures by throwing; exceptions stop here. WriteTable
@@ -220,33 +341,6 @@ absl::Status WriteParquetTo(const cdc::RelationChanges& changes,
   }
   return absl::OkStatus();
 }
-
-// Appends to a string: Encode writes the file straight into the caller's output (a
-// BufferOutputStream would hold the file a second time until it is copied out).
-class StringOutputStream final : public arrow::io::OutputStream {
- public:
-  explicit StringOutputStream(std::string* out) : out_(out), start_(out->size()) {}
-
-  arrow::Status Close() override {
-    closed_ = true;
-    return arrow::Status::OK();
-  }
-  bool closed() const override { return closed_; }
-  // Offsets in the Parquet footer are relative to the file's first byte, not to the string's.
-  arrow::Result<int64_t> Tell() const override {
-    return static_cast<int64_t>(out_->size() - start_);
-  }
-  arrow::Status Write(const void* data, int64_t nbytes) override {
-    if (closed_) return arrow::Status::IOError("write to a closed stream");
-    out_->append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
-    return arrow::Status::OK();
-  }
-
- private:
-  std::string* out_;
-  size_t start_;
-  bool closed_ = false;
-};
 
 class ParquetEncoder final : public Encoder {
  public:

@@ -1,14 +1,19 @@
 #include "ductstream/codec/row_json.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
+#include <arrow/util/bit_util.h>
 #include <arrow/util/decimal.h>
 #include <arrow/util/key_value_metadata.h>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -16,7 +21,69 @@
 
 namespace ductstream::codec {
 
+namespace row_json_internal {
+
+// What the renderer writes into: a std::string, appended to through a raw pointer. The string is
+// grown ahead in steps (resize, which zero-fills the new tail once) and trimmed to the bytes
+// written when the Out goes away. Why not the string's own push_back/append: libstdc++ compiles
+// basic_string<char> out of line (an extern template), so each of the ~40 small writes of a row
+// cost a call, a capacity check and, for append, a call to memmove; here the common case is an
+// inline store. One Out per string at a time: the string's size is meaningless while it lives.
+class Out {
+ public:
+  explicit Out(std::string* s) : s_(s), data_(s->data()), size_(s->size()), end_(s->size()) {}
+  ~Out() { s_->resize(size_); }
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void push_back(char c) {
+    Reserve(1);
+    data_[size_++] = c;
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void append(const char* p, size_t n) {
+    Reserve(n);
+    std::memcpy(data_ + size_, p, n);
+    size_ += n;
+  }
+  // Literals become fixed-size copies once inlined.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void append(absl::string_view text) {
+    append(text.data(), text.size());
+  }
+  void append(const char* begin, const char* end) {
+    append(begin, static_cast<size_t>(end - begin));
+  }
+  void append(size_t count, char c) {
+    Reserve(count);
+    std::memset(data_ + size_, c, count);
+    size_ += count;
+  }
+  /// Room for `n` more bytes at the end, returned; advance() by what was written there.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE char* Reserve(size_t n) {
+    if (ABSL_PREDICT_FALSE(end_ - size_ < n)) Grow(n);
+    return data_ + size_;
+  }
+  void advance(size_t n) { size_ += n; }
+
+ private:
+  // Ahead by at least a typical row, so that a row's cells need one resize at most; the
+  // std::string doubles its capacity when the size passes it (amortised O(1) per byte).
+  ABSL_ATTRIBUTE_NOINLINE void Grow(size_t n) {
+    end_ = size_ + std::max<size_t>(n, 1024);
+    s_->resize(end_);
+    data_ = s_->data();
+  }
+
+  std::string* s_;
+  char* data_;
+  size_t size_;  // bytes written
+  size_t end_;   // s_->size(): writable up to here
+};
+
+}  // namespace row_json_internal
+
 namespace {
+
+using row_json_internal::Out;
 
 // PostgreSQL type oids whose text is JSON (json, jsonb) and their array types (json[], jsonb[]).
 constexpr int64_t kJsonOid = 114;
@@ -25,18 +92,31 @@ constexpr int64_t kJsonArrayOid = 199;
 constexpr int64_t kJsonbArrayOid = 3807;
 
 template <typename T>
-void AppendInt(T value, std::string* out) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out->append(buf, end);
+void AppendInt(T value, Out& out) {
+  char* p = out.Reserve(24);
+  auto [end, ec] = std::to_chars(p, p + 24, value);
+  out.advance(static_cast<size_t>(end - p));
+}
+
+// Two decimal digits of 0 <= v < 100.
+char* Put2(int64_t v, char* p) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+  return p + 2;
 }
 
 // Appends `value` zero-padded to `width` digits (value >= 0).
-void AppendPadded(int64_t value, int width, std::string* out) {
+void AppendPadded(int64_t value, int width, Out& out) {
+  if (width == 2 && value < 100) {
+    char* const p = out.Reserve(2);
+    out.advance(static_cast<size_t>(Put2(value, p) - p));
+    return;
+  }
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  for (int n = static_cast<int>(end - buf); n < width; ++n) out->push_back('0');
-  out->append(buf, end);
+  const int n = static_cast<int>(end - buf);
+  if (n < width) out.append(static_cast<size_t>(width - n), '0');
+  out.append(buf, end);
 }
 
 int64_t FloorDiv(int64_t a, int64_t b) {
@@ -47,7 +127,29 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 
 // Proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's civil_from_days; exact
 // over the whole int64 range we feed it, no time zone database involved).
-void AppendCivilDate(int64_t days, std::string* out) {
+void AppendCivilDate(int64_t days, Out& out) {
+  if (days >= -719468 && days <= 2932896) {
+    // 0000-03-01 to 9999-12-31, nearly every value: the same algorithm in unsigned 32-bit
+    // arithmetic, where every division by a constant compiles to a multiplication.
+    const uint32_t z = static_cast<uint32_t>(days + 719468);
+    const uint32_t era = z / 146097;
+    const uint32_t doe = z - era * 146097;
+    const uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const uint32_t mp = (5 * doy + 2) / 153;
+    const uint32_t day = doy - (153 * mp + 2) / 5 + 1;
+    const uint32_t month = mp < 10 ? mp + 3 : mp - 9;
+    const uint32_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    char* const start = out.Reserve(10);
+    char* p = Put2(year / 100, start);
+    p = Put2(year % 100, p);
+    *p++ = '-';
+    p = Put2(month, p);
+    *p++ = '-';
+    p = Put2(day, p);
+    out.advance(static_cast<size_t>(p - start));
+    return;
+  }
   days += 719468;
   const int64_t era = FloorDiv(days, 146097);
   const int64_t doe = days - era * 146097;
@@ -59,20 +161,20 @@ void AppendCivilDate(int64_t days, std::string* out) {
   const int64_t month = mp < 10 ? mp + 3 : mp - 9;
   if (month <= 2) ++year;
   if (year < 0) {
-    out->push_back('-');
+    out.push_back('-');
     AppendPadded(-year, 4, out);
   } else {
     AppendPadded(year, 4, out);
   }
-  out->push_back('-');
+  out.push_back('-');
   AppendPadded(month, 2, out);
-  out->push_back('-');
+  out.push_back('-');
   AppendPadded(day, 2, out);
 }
 
-void AppendFraction(int64_t fraction, int digits, std::string* out) {
+void AppendFraction(int64_t fraction, int digits, Out& out) {
   if (digits == 0) return;
-  out->push_back('.');
+  out.push_back('.');
   AppendPadded(fraction, digits, out);
 }
 
@@ -91,13 +193,24 @@ std::pair<int64_t, int> UnitScale(arrow::TimeUnit::type unit) {
   return {1, 0};
 }
 
-void AppendTimestamp(int64_t value, arrow::TimeUnit::type unit, bool utc, std::string* out) {
+// "HH:MM:SS" of 0 <= second_of_day < 86400.
+void AppendClock(int64_t second_of_day, Out& out) {
+  char* const start = out.Reserve(8);
+  char* p = Put2(second_of_day / 3600, start);
+  *p++ = ':';
+  p = Put2(second_of_day / 60 % 60, p);
+  *p++ = ':';
+  p = Put2(second_of_day % 60, p);
+  out.advance(static_cast<size_t>(p - start));
+}
+
+void AppendTimestamp(int64_t value, arrow::TimeUnit::type unit, bool utc, Out& out) {
   if (value == std::numeric_limits<int64_t>::max()) {
-    out->append("\"infinity\"");
+    out.append("\"infinity\"");
     return;
   }
   if (value == std::numeric_limits<int64_t>::min()) {
-    out->append("\"-infinity\"");
+    out.append("\"-infinity\"");
     return;
   }
   const auto [per_second, digits] = UnitScale(unit);
@@ -105,61 +218,60 @@ void AppendTimestamp(int64_t value, arrow::TimeUnit::type unit, bool utc, std::s
   const int64_t fraction = value - seconds * per_second;
   const int64_t days = FloorDiv(seconds, 86400);
   const int64_t second_of_day = seconds - days * 86400;
-  out->push_back('"');
+  out.push_back('"');
   AppendCivilDate(days, out);
-  out->push_back('T');
-  AppendPadded(second_of_day / 3600, 2, out);
-  out->push_back(':');
-  AppendPadded(second_of_day / 60 % 60, 2, out);
-  out->push_back(':');
-  AppendPadded(second_of_day % 60, 2, out);
+  out.push_back('T');
+  AppendClock(second_of_day, out);
   AppendFraction(fraction, digits, out);
-  if (utc) out->push_back('Z');
-  out->push_back('"');
+  if (utc) out.push_back('Z');
+  out.push_back('"');
 }
 
 constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void AppendBase64String(absl::string_view bytes, std::string* out) {
-  out->push_back('"');
+void AppendBase64String(absl::string_view bytes, Out& out) {
+  char* const start = out.Reserve((bytes.size() + 2) / 3 * 4 + 2);
+  char* q = start;
+  *q++ = '"';
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   size_t n = bytes.size();
   for (; n >= 3; n -= 3, p += 3) {
     const uint32_t v = (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2];
-    out->push_back(kBase64Alphabet[v >> 18]);
-    out->push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out->push_back(kBase64Alphabet[(v >> 6) & 63]);
-    out->push_back(kBase64Alphabet[v & 63]);
+    *q++ = kBase64Alphabet[v >> 18];
+    *q++ = kBase64Alphabet[(v >> 12) & 63];
+    *q++ = kBase64Alphabet[(v >> 6) & 63];
+    *q++ = kBase64Alphabet[v & 63];
   }
   if (n > 0) {
     const uint32_t v = (uint32_t{p[0]} << 16) | (n == 2 ? uint32_t{p[1]} << 8 : 0);
-    out->push_back(kBase64Alphabet[v >> 18]);
-    out->push_back(kBase64Alphabet[(v >> 12) & 63]);
-    out->push_back(n == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=');
-    out->push_back('=');
+    *q++ = kBase64Alphabet[v >> 18];
+    *q++ = kBase64Alphabet[(v >> 12) & 63];
+    *q++ = n == 2 ? kBase64Alphabet[(v >> 6) & 63] : '=';
+    *q++ = '=';
   }
-  out->push_back('"');
+  *q++ = '"';
+  out.advance(static_cast<size_t>(q - start));
 }
 
 // Raw JSON text from PostgreSQL, embedded as is. The json type keeps its input verbatim, so it
 // may contain newlines; outside strings they are whitespace (inside strings they cannot occur
 // unescaped in valid JSON), so they become spaces and a JSON Lines record stays on one line.
-void AppendRawJson(absl::string_view text, std::string* out) {
+void AppendRawJson(absl::string_view text, Out& out) {
   if (text.empty()) {  // cannot come from PostgreSQL; never emit an invalid document
-    out->append("\"\"");
+    out.append("\"\"");
     return;
   }
-  const size_t start = out->size();
-  out->append(text.data(), text.size());
-  for (size_t i = start; i < out->size(); ++i) {
-    char& c = (*out)[i];
-    if (c == '\n' || c == '\r') c = ' ';
+  char* const start = out.Reserve(text.size());
+  std::memcpy(start, text.data(), text.size());
+  for (char* p = start; p != start + text.size(); ++p) {
+    if (*p == '\n' || *p == '\r') *p = ' ';
   }
+  out.advance(text.size());
 }
 
 // Exact decimal text of a 128-bit unscaled value at `scale`.
-void AppendDecimal128(const arrow::Decimal128& value, int32_t scale, std::string* out) {
+void AppendDecimal128(const arrow::Decimal128& value, int32_t scale, Out& out) {
   const bool negative = value.IsNegative();
   unsigned __int128 magnitude =
       (static_cast<unsigned __int128>(static_cast<uint64_t>(value.high_bits())) << 64) |
@@ -167,91 +279,138 @@ void AppendDecimal128(const arrow::Decimal128& value, int32_t scale, std::string
   if (negative) magnitude = ~magnitude + 1;  // two's complement; also right for the minimum
   char digits[48];
   int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + static_cast<int>(magnitude % 10));
-    magnitude /= 10;
-  } while (magnitude != 0);
-  out->push_back('"');
-  if (negative) out->push_back('-');
+  if (magnitude >> 64 == 0) {  // 64-bit division is several times cheaper than 128-bit
+    uint64_t m = static_cast<uint64_t>(magnitude);
+    do {
+      digits[n++] = static_cast<char>('0' + static_cast<int>(m % 10));
+      m /= 10;
+    } while (m != 0);
+  } else {
+    do {
+      digits[n++] = static_cast<char>('0' + static_cast<int>(magnitude % 10));
+      magnitude /= 10;
+    } while (magnitude != 0);
+  }
+  out.push_back('"');
+  if (negative) out.push_back('-');
   if (scale <= 0) {
-    for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
-    if (n != 1 || digits[0] != '0') out->append(static_cast<size_t>(-scale), '0');
+    for (int i = n - 1; i >= 0; --i) out.push_back(digits[i]);
+    if (n != 1 || digits[0] != '0') out.append(static_cast<size_t>(-scale), '0');
   } else {
     if (n <= scale) {
-      out->append("0.");
-      out->append(static_cast<size_t>(scale - n), '0');
-      for (int i = n - 1; i >= 0; --i) out->push_back(digits[i]);
+      out.append("0.");
+      out.append(static_cast<size_t>(scale - n), '0');
+      for (int i = n - 1; i >= 0; --i) out.push_back(digits[i]);
     } else {
-      for (int i = n - 1; i >= scale; --i) out->push_back(digits[i]);
-      out->push_back('.');
-      for (int i = scale - 1; i >= 0; --i) out->push_back(digits[i]);
+      for (int i = n - 1; i >= scale; --i) out.push_back(digits[i]);
+      out.push_back('.');
+      for (int i = scale - 1; i >= 0; --i) out.push_back(digits[i]);
     }
   }
-  out->push_back('"');
+  out.push_back('"');
 }
 
 template <typename T>
-void AppendFloat(T value, std::string* out) {
+void AppendFloat(T value, Out& out) {
   if (std::isnan(value)) {
-    out->append("\"NaN\"");
+    out.append("\"NaN\"");
   } else if (std::isinf(value)) {
-    out->append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    out.append(value > 0 ? "\"Infinity\"" : "\"-Infinity\"");
   } else {
-    char buf[40];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);  // shortest round trip
-    out->append(buf, end);
+    char* p = out.Reserve(40);
+    auto [end, ec] = std::to_chars(p, p + 40, value);  // shortest round trip
+    out.advance(static_cast<size_t>(end - p));
   }
 }
 
+// Appends `text` as a quoted, escaped JSON string (see the public AppendJsonString).
+void JsonString(absl::string_view text, Out& out);
+
 }  // namespace
+
+namespace {
 
 // Hand-written rather than nlohmann::json: nlohmann would need a json value (a heap copy) per
 // string and throws on invalid UTF-8, while this copies runs of plain bytes straight into the
 // output buffer. Only what RFC 8259 requires is escaped: '"', '\\' and bytes below 0x20.
-void AppendJsonString(absl::string_view text, std::string* out) {
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}();
+
+void JsonString(absl::string_view text, Out& out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
+  out.push_back('"');
   const char* run = text.data();
   const char* const end = text.data() + text.size();
   for (const char* p = run; p != end; ++p) {
     const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(run, p);
+    if (ABSL_PREDICT_TRUE(!kNeedsEscape[c])) continue;
+    out.append(run, p);
     run = p + 1;
     switch (c) {
       case '"':
-        out->append("\\\"");
+        out.append("\\\"");
         break;
       case '\\':
-        out->append("\\\\");
+        out.append("\\\\");
         break;
       case '\n':
-        out->append("\\n");
+        out.append("\\n");
         break;
       case '\r':
-        out->append("\\r");
+        out.append("\\r");
         break;
       case '\t':
-        out->append("\\t");
+        out.append("\\t");
         break;
       case '\b':
-        out->append("\\b");
+        out.append("\\b");
         break;
       case '\f':
-        out->append("\\f");
+        out.append("\\f");
         break;
       default: {
         const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out->append(escape, sizeof(escape));
+        out.append(escape, sizeof(escape));
       }
     }
   }
-  out->append(run, end);
-  out->push_back('"');
+  out.append(run, end);
+  out.push_back('"');
+}
+
+// Upper-case hexadecimal of `v` without leading zeros ("0" for 0); returns the end.
+char* PutHex(uint32_t v, char* p) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  int shift = 28;
+  while (shift > 0 && (v >> shift) == 0) shift -= 4;
+  for (; shift >= 0; shift -= 4) *p++ = kDigits[(v >> shift) & 15];
+  return p;
+}
+
+}  // namespace
+
+void AppendJsonString(absl::string_view text, std::string* out) {
+  Out o(out);
+  JsonString(text, o);
 }
 
 void AppendJsonTimestampMicros(int64_t micros, bool utc, std::string* out) {
-  AppendTimestamp(micros, arrow::TimeUnit::MICRO, utc, out);
+  Out o(out);
+  AppendTimestamp(micros, arrow::TimeUnit::MICRO, utc, o);
+}
+
+LsnText::LsnText(Lsn lsn) {
+  // Lsn::ToString's "%X/%X", without absl::StrFormat's parsing and heap string: the per-change
+  // paths print two or three LSNs per row.
+  char* p = PutHex(static_cast<uint32_t>(lsn.value() >> 32), data_);
+  *p++ = '/';
+  p = PutHex(static_cast<uint32_t>(lsn.value()), p);
+  size_ = static_cast<size_t>(p - data_);
 }
 
 namespace row_json_internal {
@@ -259,20 +418,39 @@ namespace row_json_internal {
 /// Renders the cells of one array; chosen once per column (per nested child) by MakeWriter.
 class ValueWriter {
  public:
-  explicit ValueWriter(std::shared_ptr<arrow::Array> array) : array_(std::move(array)) {}
+  explicit ValueWriter(std::shared_ptr<arrow::Array> array) : array_(std::move(array)) {
+    // The validity bitmap, read directly: Array::IsNull is an out-of-line call per cell here.
+    // Arrays without a bitmap have no nulls, except the all-null type (and unions, which have
+    // no JSON rendering), for which IsNull answers.
+    if (array_->null_bitmap_data() != nullptr) {
+      validity_ = array_->null_bitmap_data();
+      offset_ = array_->offset();
+    } else {
+      check_array_ = array_->type_id() == arrow::Type::NA;
+    }
+  }
   virtual ~ValueWriter() = default;
 
-  void Write(int64_t i, std::string* out) const {
-    if (array_->IsNull(i)) {
-      out->append("null");
+  void Write(int64_t i, Out& out) const {
+    if (IsNull(i)) {
+      out.append("null");
     } else {
       WriteValue(i, out);
     }
   }
 
  protected:
-  virtual void WriteValue(int64_t i, std::string* out) const = 0;
+  bool IsNull(int64_t i) const {
+    if (validity_ != nullptr) return !arrow::bit_util::GetBit(validity_, offset_ + i);
+    return check_array_ && array_->IsNull(i);
+  }
+  virtual void WriteValue(int64_t i, Out& out) const = 0;
   std::shared_ptr<arrow::Array> array_;
+
+ private:
+  const uint8_t* validity_ = nullptr;
+  int64_t offset_ = 0;
+  bool check_array_ = false;
 };
 
 }  // namespace row_json_internal
@@ -291,7 +469,7 @@ class NullWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t, std::string* out) const override { out->append("null"); }
+  void WriteValue(int64_t, Out& out) const override { out.append("null"); }
 };
 
 class BoolWriter final : public ValueWriter {
@@ -299,8 +477,8 @@ class BoolWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
-    out->append(As<arrow::BooleanArray>(array_).Value(i) ? "true" : "false");
+  void WriteValue(int64_t i, Out& out) const override {
+    out.append(As<arrow::BooleanArray>(array_).Value(i) ? "true" : "false");
   }
 };
 
@@ -310,7 +488,7 @@ class IntWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     AppendInt(As<ArrayT>(array_).Value(i), out);
   }
 };
@@ -321,7 +499,7 @@ class FloatWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     AppendFloat(As<ArrayT>(array_).Value(i), out);
   }
 };
@@ -332,7 +510,7 @@ class Decimal128Writer final : public ValueWriter {
       : ValueWriter(std::move(array)), scale_(scale) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     AppendDecimal128(arrow::Decimal128(As<arrow::Decimal128Array>(array_).GetValue(i)), scale_,
                      out);
   }
@@ -347,8 +525,8 @@ class Decimal256Writer final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
-    AppendJsonString(As<arrow::Decimal256Array>(array_).FormatValue(i), out);
+  void WriteValue(int64_t i, Out& out) const override {
+    JsonString(As<arrow::Decimal256Array>(array_).FormatValue(i), out);
   }
 };
 
@@ -359,13 +537,13 @@ class StringWriter final : public ValueWriter {
       : ValueWriter(std::move(array)), raw_json_(raw_json) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const auto view = As<ArrayT>(array_).GetView(i);
     const absl::string_view text(view.data(), view.size());
     if (raw_json_) {
       AppendRawJson(text, out);
     } else {
-      AppendJsonString(text, out);
+      JsonString(text, out);
     }
   }
 
@@ -379,7 +557,7 @@ class BinaryWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const auto view = As<ArrayT>(array_).GetView(i);
     AppendBase64String(absl::string_view(view.data(), view.size()), out);
   }
@@ -390,16 +568,16 @@ class Date32Writer final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const int32_t days = As<arrow::Date32Array>(array_).Value(i);
     if (days == std::numeric_limits<int32_t>::max()) {
-      out->append("\"infinity\"");
+      out.append("\"infinity\"");
     } else if (days == std::numeric_limits<int32_t>::min()) {
-      out->append("\"-infinity\"");
+      out.append("\"-infinity\"");
     } else {
-      out->push_back('"');
+      out.push_back('"');
       AppendCivilDate(days, out);
-      out->push_back('"');
+      out.push_back('"');
     }
   }
 };
@@ -409,10 +587,10 @@ class Date64Writer final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
-    out->push_back('"');
+  void WriteValue(int64_t i, Out& out) const override {
+    out.push_back('"');
     AppendCivilDate(FloorDiv(As<arrow::Date64Array>(array_).Value(i), 86400000), out);
-    out->push_back('"');
+    out.push_back('"');
   }
 };
 
@@ -422,7 +600,7 @@ class TimestampWriter final : public ValueWriter {
       : ValueWriter(std::move(array)), unit_(unit), utc_(utc) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     AppendTimestamp(As<arrow::TimestampArray>(array_).Value(i), unit_, utc_, out);
   }
 
@@ -438,18 +616,18 @@ class TimeWriter final : public ValueWriter {
       : ValueWriter(std::move(array)), unit_(unit) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const int64_t value = As<ArrayT>(array_).Value(i);
     const auto [per_second, digits] = UnitScale(unit_);
     const int64_t seconds = FloorDiv(value, per_second);
-    out->push_back('"');
+    out.push_back('"');
     AppendPadded(seconds / 3600, 2, out);
-    out->push_back(':');
+    out.push_back(':');
     AppendPadded(seconds / 60 % 60, 2, out);
-    out->push_back(':');
+    out.push_back(':');
     AppendPadded(seconds % 60, 2, out);
     AppendFraction(value - seconds * per_second, digits, out);
-    out->push_back('"');
+    out.push_back('"');
   }
 
  private:
@@ -461,15 +639,15 @@ class MonthDayNanoWriter final : public ValueWriter {
   using ValueWriter::ValueWriter;
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const auto v = As<arrow::MonthDayNanoIntervalArray>(array_).GetValue(i);
-    out->append("{\"months\":");
+    out.append("{\"months\":");
     AppendInt(v.months, out);
-    out->append(",\"days\":");
+    out.append(",\"days\":");
     AppendInt(v.days, out);
-    out->append(",\"nanoseconds\":");
+    out.append(",\"nanoseconds\":");
     AppendInt(v.nanoseconds, out);
-    out->push_back('}');
+    out.push_back('}');
   }
 };
 
@@ -480,17 +658,17 @@ class ListWriter final : public ValueWriter {
       : ValueWriter(std::move(array)), values_(std::move(values)) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const auto& list = As<ArrayT>(array_);
     // Offsets index the unsliced child array, which is what values_ renders.
     const int64_t begin = list.value_offset(i);
     const int64_t end = begin + list.value_length(i);
-    out->push_back('[');
+    out.push_back('[');
     for (int64_t j = begin; j < end; ++j) {
-      if (j != begin) out->push_back(',');
+      if (j != begin) out.push_back(',');
       values_->Write(j, out);
     }
-    out->push_back(']');
+    out.push_back(']');
   }
 
  private:
@@ -506,15 +684,15 @@ class StructWriter final : public ValueWriter {
         fields_(std::move(fields)) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
-    out->push_back('{');
+  void WriteValue(int64_t i, Out& out) const override {
+    out.push_back('{');
     for (size_t f = 0; f < fields_.size(); ++f) {
-      if (f != 0) out->push_back(',');
-      out->append(quoted_names_[f]);
-      out->push_back(':');
+      if (f != 0) out.push_back(',');
+      out.append(quoted_names_[f]);
+      out.push_back(':');
       fields_[f]->Write(i, out);
     }
-    out->push_back('}');
+    out.push_back('}');
   }
 
  private:
@@ -532,31 +710,34 @@ class MapWriter final : public ValueWriter {
         items_(std::move(items)) {}
 
  protected:
-  void WriteValue(int64_t i, std::string* out) const override {
+  void WriteValue(int64_t i, Out& out) const override {
     const auto& map = As<arrow::MapArray>(array_);
     const int64_t begin = map.value_offset(i);
     const int64_t end = begin + map.value_length(i);
-    out->push_back('{');
+    out.push_back('{');
     std::string key;
     for (int64_t j = begin; j < end; ++j) {
-      if (j != begin) out->push_back(',');
+      if (j != begin) out.push_back(',');
       if (string_keys_) {
         keys_->Write(j, out);
       } else {
         // JSON object keys are strings: a key rendered as a string (dates, decimals...) is used
         // as is, any other (numbers, booleans) is quoted.
         key.clear();
-        keys_->Write(j, &key);
+        {
+          Out key_out(&key);
+          keys_->Write(j, key_out);
+        }
         if (!key.empty() && key.front() == '"') {
-          out->append(key);
+          out.append(key);
         } else {
-          AppendJsonString(key, out);
+          JsonString(key, out);
         }
       }
-      out->push_back(':');
+      out.push_back(':');
       items_->Write(j, out);
     }
-    out->push_back('}');
+    out.push_back('}');
   }
 
  private:
@@ -758,6 +939,8 @@ absl::StatusOr<std::unique_ptr<RowJsonRenderer>> RowJsonRenderer::Create(
     r->before_has_all_columns_ = metadata->Get(cdc::kMetaReplicaIdentity).ValueOr("") == "full";
   }
   if (r->key_columns_.empty()) r->key_columns_ = changes.key_columns;
+  AppendJsonString(r->schema_name_, &r->quoted_schema_name_);
+  AppendJsonString(r->table_name_, &r->quoted_table_name_);
 
   auto op = MetadataColumn<arrow::StringArray>(batch, cdc::kOpColumn, arrow::Type::STRING);
   auto lsn = MetadataColumn<arrow::UInt64Array>(batch, cdc::kLsnColumn, arrow::Type::UINT64);
@@ -892,21 +1075,21 @@ bool RowJsonRenderer::IsUnchanged(int64_t row, absl::string_view column, bool be
   return false;
 }
 
-void RowJsonRenderer::AppendImage(int64_t row, bool before, std::string* out) const {
+void RowJsonRenderer::ImageTo(int64_t row, bool before, Out& out) const {
   if (before ? before_->IsNull(row) : (op(row) == "delete" || op(row) == "truncate")) {
-    out->append("null");
+    out.append("null");
     return;
   }
   // The common case has nothing unchanged: skip the per-column lookups.
   const bool any_unchanged = !unchanged_->IsNull(row) && unchanged_->value_length(row) > 0;
-  out->push_back('{');
+  out.push_back('{');
   bool first = true;
   auto emit = [&](const Column& column) {
     if (any_unchanged && IsUnchanged(row, column.name, before)) return;
-    if (!first) out->push_back(',');
+    if (!first) out.push_back(',');
     first = false;
-    out->append(column.quoted_name);
-    out->push_back(':');
+    out.append(column.quoted_name);
+    out.push_back(':');
     (before ? column.before : column.after)->Write(row, out);
   };
   if (before) {
@@ -914,27 +1097,49 @@ void RowJsonRenderer::AppendImage(int64_t row, bool before, std::string* out) co
   } else {
     for (const Column& column : columns_) emit(column);
   }
-  out->push_back('}');
+  out.push_back('}');
 }
 
 void RowJsonRenderer::AppendAfter(int64_t row, std::string* out) const {
-  AppendImage(row, /*before=*/false, out);
+  Out o(out);
+  ImageTo(row, /*before=*/false, o);
 }
 
 void RowJsonRenderer::AppendBefore(int64_t row, std::string* out) const {
-  AppendImage(row, /*before=*/true, out);
+  Out o(out);
+  ImageTo(row, /*before=*/true, o);
 }
 
 void RowJsonRenderer::AppendKey(int64_t row, std::string* out) const {
+  Out o(out);
+  KeyTo(row, o);
+}
+
+void RowJsonRenderer::AppendUnchanged(int64_t row, std::string* out) const {
+  Out o(out);
+  UnchangedTo(row, o);
+}
+
+void RowJsonRenderer::AppendExact(int64_t row, std::string* out) const {
+  Out o(out);
+  ExactTo(row, o);
+}
+
+void RowJsonRenderer::AppendChange(int64_t row, std::string* out) const {
+  Out o(out);
+  ChangeTo(row, o);
+}
+
+void RowJsonRenderer::KeyTo(int64_t row, Out& out) const {
   const absl::string_view operation = op(row);
   if (operation == "truncate") {
-    out->append("null");
+    out.append("null");
     return;
   }
   const bool has_before = !before_->IsNull(row);
   const bool from_before = operation == "delete" && has_before;
   const bool any_unchanged = !unchanged_->IsNull(row) && unchanged_->value_length(row) > 0;
-  out->push_back('{');
+  out.push_back('{');
   bool first = true;
   for (size_t c : key_by_name_) {
     const Column& column = columns_[c];
@@ -945,74 +1150,74 @@ void RowJsonRenderer::AppendKey(int64_t row, std::string* out) const {
       writer = column.before.get();
     }
     if (writer == nullptr) continue;
-    if (!first) out->push_back(',');
+    if (!first) out.push_back(',');
     first = false;
-    out->append(column.quoted_name);
-    out->push_back(':');
+    out.append(column.quoted_name);
+    out.push_back(':');
     writer->Write(row, out);
   }
-  out->push_back('}');
+  out.push_back('}');
 }
 
-void RowJsonRenderer::AppendUnchanged(int64_t row, std::string* out) const {
-  out->push_back('[');
+void RowJsonRenderer::UnchangedTo(int64_t row, Out& out) const {
+  out.push_back('[');
   bool first = true;
   for (absl::string_view name : unchanged(row)) {
-    if (!first) out->push_back(',');
+    if (!first) out.push_back(',');
     first = false;
-    AppendJsonString(name, out);
+    JsonString(name, out);
   }
-  out->push_back(']');
+  out.push_back(']');
 }
 
-void RowJsonRenderer::AppendExact(int64_t row, std::string* out) const {
-  out->push_back('{');
+void RowJsonRenderer::ExactTo(int64_t row, Out& out) const {
+  out.push_back('{');
   bool first = true;
   for (const auto& [column, text] : exact(row)) {
-    if (!first) out->push_back(',');
+    if (!first) out.push_back(',');
     first = false;
-    AppendJsonString(column, out);
-    out->push_back(':');
-    AppendJsonString(text, out);
+    JsonString(column, out);
+    out.push_back(':');
+    JsonString(text, out);
   }
-  out->push_back('}');
+  out.push_back('}');
 }
 
-void RowJsonRenderer::AppendChange(int64_t row, std::string* out) const {
-  out->append("{\"op\":");
-  AppendJsonString(op(row), out);
-  out->append(",\"schema\":");
-  AppendJsonString(schema_name_, out);
-  out->append(",\"table\":");
-  AppendJsonString(table_name_, out);
-  out->append(",\"lsn\":\"");
-  out->append(lsn(row).ToString());
-  out->append("\",\"commit_lsn\":\"");
-  out->append(commit_lsn(row).ToString());
-  out->append("\",\"commit_ts\":");
+void RowJsonRenderer::ChangeTo(int64_t row, Out& out) const {
+  out.append("{\"op\":");
+  JsonString(op(row), out);
+  out.append(",\"schema\":");
+  out.append(quoted_schema_name_);
+  out.append(",\"table\":");
+  out.append(quoted_table_name_);
+  out.append(",\"lsn\":\"");
+  out.append(LsnText(lsn(row)).view());
+  out.append("\",\"commit_lsn\":\"");
+  out.append(LsnText(commit_lsn(row)).view());
+  out.append("\",\"commit_ts\":");
   const auto ts = commit_ts_micros(row);
   if (ts.has_value()) {
-    AppendJsonTimestampMicros(*ts, /*utc=*/true, out);
+    AppendTimestamp(*ts, arrow::TimeUnit::MICRO, /*utc=*/true, out);
   } else {
-    out->append("null");
+    out.append("null");
   }
-  out->append(",\"xid\":");
+  out.append(",\"xid\":");
   AppendInt(xid(row), out);
-  out->append(",\"seq\":");
+  out.append(",\"seq\":");
   AppendInt(seq(row), out);
-  out->append(",\"key\":");
-  AppendKey(row, out);
-  out->append(",\"before\":");
-  AppendBefore(row, out);
-  out->append(",\"after\":");
-  AppendAfter(row, out);
-  out->append(",\"unchanged\":");
-  AppendUnchanged(row, out);
+  out.append(",\"key\":");
+  KeyTo(row, out);
+  out.append(",\"before\":");
+  ImageTo(row, /*before=*/true, out);
+  out.append(",\"after\":");
+  ImageTo(row, /*before=*/false, out);
+  out.append(",\"unchanged\":");
+  UnchangedTo(row, out);
   if (!exact_->IsNull(row) && exact_->value_length(row) > 0) {
-    out->append(",\"exact\":");
-    AppendExact(row, out);
+    out.append(",\"exact\":");
+    ExactTo(row, out);
   }
-  out->push_back('}');
+  out.push_back('}');
 }
 
 }  // namespace ductstream::codec

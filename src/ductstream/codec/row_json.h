@@ -59,6 +59,7 @@ namespace ductstream::codec {
 
 namespace row_json_internal {
 class ValueWriter;
+class Out;
 }  // namespace row_json_internal
 
 /// Renders the rows of one relation's change records as JSON text appended to a std::string.
@@ -114,13 +115,20 @@ class RowJsonRenderer {
   struct Column;
   RowJsonRenderer() = default;
 
+  // What the Append* functions write, into the renderer's output buffer (row_json.cc).
   // `before` selects the __before struct instead of the after image.
-  void AppendImage(int64_t row, bool before, std::string* out) const;
+  void ImageTo(int64_t row, bool before, row_json_internal::Out& out) const;
+  void KeyTo(int64_t row, row_json_internal::Out& out) const;
+  void UnchangedTo(int64_t row, row_json_internal::Out& out) const;
+  void ExactTo(int64_t row, row_json_internal::Out& out) const;
+  void ChangeTo(int64_t row, row_json_internal::Out& out) const;
   bool IsUnchanged(int64_t row, absl::string_view column, bool before) const;
 
   std::shared_ptr<arrow::RecordBatch> records_;
   std::string schema_name_;
   std::string table_name_;
+  std::string quoted_schema_name_;  // as JSON strings, for AppendChange
+  std::string quoted_table_name_;
   std::vector<std::string> key_columns_;
   bool before_has_all_columns_ = false;  // replica identity full
 
@@ -144,6 +152,18 @@ class RowJsonRenderer {
 
 /// Appends `text` as a quoted, escaped JSON string.
 void AppendJsonString(absl::string_view text, std::string* out);
+/// Lsn::ToString()'s text ("16/B374D848") in a stack buffer: for paths that print LSNs per
+/// change (JSON values, Kafka headers), where a heap string per LSN shows.
+class LsnText {
+ public:
+  explicit LsnText(Lsn lsn);
+  absl::string_view view() const { return absl::string_view(data_, size_); }
+
+ private:
+  char data_[17];  // "FFFFFFFF/FFFFFFFF"
+  size_t size_;
+};
+
 /// Appends an RFC 3339 timestamp with microseconds ("2024-01-02T03:04:05.123456" plus "Z" when
 /// `utc`); INT64_MAX/INT64_MIN as "infinity"/"-infinity". Quoted.
 void AppendJsonTimestampMicros(int64_t micros, bool utc, std::string* out);

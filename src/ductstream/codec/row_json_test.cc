@@ -53,6 +53,30 @@ TEST(RowJsonTest, FormatsTimestamps) {
   EXPECT_EQ(Timestamp(std::numeric_limits<int64_t>::min()), R"("-infinity")");
 }
 
+TEST(RowJsonTest, AppendsToWhatIsThere) {
+  // Longer than the renderer's growth step, with escapes throughout.
+  std::string text;
+  std::string want = "\"";
+  for (int i = 0; i < 3000; ++i) {
+    text += (i % 100 == 0) ? '"' : static_cast<char>('a' + i % 26);
+    want += (i % 100 == 0) ? "\\\"" : std::string(1, static_cast<char>('a' + i % 26));
+  }
+  want += "\"";
+  std::string out = "prefix ";
+  AppendJsonString(text, &out);
+  EXPECT_EQ(out, "prefix " + want);
+  AppendJsonString("x", &out);
+  EXPECT_EQ(out, "prefix " + want + "\"x\"");
+}
+
+TEST(RowJsonTest, LsnTextIsLsnToString) {
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{1}, uint64_t{0xA}, uint64_t{0x16B374D848}, uint64_t{0xFFFFFFFF},
+        uint64_t{1} << 32, uint64_t{0x10000000F}, std::numeric_limits<uint64_t>::max()}) {
+    EXPECT_EQ(LsnText(Lsn(v)).view(), Lsn(v).ToString()) << v;
+  }
+}
+
 class RowJsonSampleTest : public ::testing::Test {
  protected:
   void SetUp() override {

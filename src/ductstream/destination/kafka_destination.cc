@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,8 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ductstream/base/logging.h"
@@ -33,15 +37,10 @@ spdlog::logger& Log() {
 
 int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 
-// One message of a batch. Owned by Write until its delivery report arrived: librdkafka reads the
-// key and value buffers in place (no copy).
-struct Message {
-  std::string topic;
-  std::string key;
-  bool has_key = false;
-  std::string value;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string what;  // "public.t (batch of 500 changes)": for error messages
+// The delivery state of one message of a batch (the opaque of its produce call), written by the
+// delivery report callback. The message's key and value stay in the KafkaBatchMessages until
+// every report has arrived: librdkafka reads the value in place (no copy).
+struct Delivery {
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   bool delivered = false;
 };
@@ -67,6 +66,52 @@ bool IsPermanent(rd_kafka_resp_err_t err) {
   }
 }
 
+// Message sets of batches prepared ahead (Destination::Prepare), kept for the next batches so
+// that their buffers, grown to a batch's size once, are reused rather than allocated and
+// page-faulted in again for every batch. Thread-safe; shared with the prepared batches, which may
+// outlive the destination.
+class MessageSetPool {
+ public:
+  explicit MessageSetPool(KafkaOptions options) : options_(std::move(options)) {}
+
+  absl::StatusOr<std::unique_ptr<KafkaBatchMessages>> Get() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!free_.empty()) {
+        std::unique_ptr<KafkaBatchMessages> out = std::move(free_.back());
+        free_.pop_back();
+        return out;
+      }
+    }
+    return KafkaBatchMessages::Create(options_);
+  }
+
+  void Put(std::unique_ptr<KafkaBatchMessages> messages) {
+    messages->Clear();
+    absl::MutexLock lock(&mu_);
+    if (free_.size() < kKeep) free_.push_back(std::move(messages));
+  }
+
+ private:
+  // Sets come back as fast as the next batches take them (the pipeline prepares prepare_ahead
+  // batches ahead of the one being produced): a couple is enough.
+  static constexpr size_t kKeep = 2;
+
+  const KafkaOptions options_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<KafkaBatchMessages>> free_ ABSL_GUARDED_BY(mu_);
+};
+
+// The messages of one batch, rendered by Prepare on the data path's threads.
+struct PreparedMessages final : runner::Prepared {
+  std::shared_ptr<MessageSetPool> pool;
+  std::unique_ptr<KafkaBatchMessages> messages;
+
+  ~PreparedMessages() override {
+    if (messages != nullptr) pool->Put(std::move(messages));
+  }
+};
+
 bool IsSizeError(rd_kafka_resp_err_t err) {
   return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
          err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
@@ -79,7 +124,8 @@ class KafkaDestination final : public runner::Destination {
   ~KafkaDestination() override { DestroyProducer(/*flush=*/false); }
 
   absl::Status Init() {
-    DS_ASSIGN_OR_RETURN(encoder_, codec::MakeEncoder(config_.options.format));
+    pool_ = std::make_shared<MessageSetPool>(config_.options);
+    DS_ASSIGN_OR_RETURN(own_, KafkaBatchMessages::Create(config_.options));
     return CreateProducer();
   }
 
@@ -88,11 +134,38 @@ class KafkaDestination final : public runner::Destination {
   absl::Status Write(const cdc::ChangeBatch& batch) override {
     // Written to again after Close (e.g. once an initial snapshot is done): a new producer.
     if (rk_ == nullptr) DS_RETURN_IF_ERROR(CreateProducer());
+    messages_ = own_.get();
     if (!opts().transactional_id.empty()) return WriteInTransaction(batch);
-    std::vector<Message> messages;
-    DS_RETURN_IF_ERROR(BuildMessages(batch, messages));
-    if (messages.empty()) return absl::OkStatus();
-    return Deliver(messages);
+    DS_RETURN_IF_ERROR_CTX(messages_->Build(batch), Name());
+    if (messages_->empty()) return absl::OkStatus();
+    return Deliver();
+  }
+
+  // Rendering the messages (the JSON of every change in record mode, the encoding in batch mode)
+  // is most of a write's CPU: it runs on the data path's threads, ahead of the ordered produce.
+  // A transactional write's messages depend on what the progress topic says is committed, which
+  // only the writer knows: it renders in Write.
+  bool prepares() const override { return opts().transactional_id.empty(); }
+
+  absl::StatusOr<std::unique_ptr<runner::Prepared>> Prepare(
+      const cdc::ChangeBatch& batch) override {
+    auto prepared = std::make_unique<PreparedMessages>();
+    prepared->pool = pool_;
+    DS_ASSIGN_OR_RETURN(prepared->messages, pool_->Get());
+    DS_RETURN_IF_ERROR_CTX(prepared->messages->Build(batch), Name());
+    return prepared;
+  }
+
+  absl::Status WritePrepared(const cdc::ChangeBatch& batch,
+                             std::unique_ptr<runner::Prepared> prepared) override {
+    auto* messages = dynamic_cast<PreparedMessages*>(prepared.get());
+    if (messages == nullptr || !opts().transactional_id.empty()) return Write(batch);
+    if (rk_ == nullptr) DS_RETURN_IF_ERROR(CreateProducer());
+    if (messages->messages->empty()) return absl::OkStatus();
+    messages_ = messages->messages.get();
+    absl::Status s = Deliver();
+    messages_ = own_.get();  // every report is in: librdkafka holds no pointer into the set
+    return s;
   }
 
   absl::Status Close() override {
@@ -103,9 +176,8 @@ class KafkaDestination final : public runner::Destination {
  private:
   const KafkaOptions& opts() const { return config_.options; }
 
-  std::string Prefix() const {
-    return absl::StrCat(config_.type, " destination ", config_.name, ": ");
-  }
+  std::string Name() const { return absl::StrCat(config_.type, " destination ", config_.name); }
+  std::string Prefix() const { return absl::StrCat(Name(), ": "); }
 
   int TransactionTimeoutMs() const {
     return static_cast<int>(std::max<int64_t>(60000, Millis(opts().delivery_timeout) + 10000));
@@ -176,17 +248,29 @@ class KafkaDestination final : public runner::Destination {
     // checkpoint makes the next run produce it again.
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     (void)rd_kafka_flush(rk_, 1000);
+    for (auto& [topic, handle] : topic_handles_) rd_kafka_topic_destroy(handle);
+    topic_handles_.clear();
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
     outstanding_ = 0;
   }
 
+  // The producer's handle of `topic`, made once per producer: producing by topic name would look
+  // the name up (under a lock) and take and drop a reference for every message.
+  rd_kafka_topic_t* TopicHandle(const std::string& topic) {
+    auto it = topic_handles_.find(topic);
+    if (it != topic_handles_.end()) return it->second;
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    if (handle != nullptr) topic_handles_.emplace(topic, handle);
+    return handle;
+  }
+
   static void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<KafkaDestination*>(opaque);
-    auto* message = static_cast<Message*>(m->_private);
-    if (message != nullptr) {
-      message->err = m->err;
-      message->delivered = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    auto* delivery = static_cast<Delivery*>(m->_private);
+    if (delivery != nullptr) {
+      delivery->err = m->err;
+      delivery->delivered = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
     }
     --self->outstanding_;
   }
@@ -204,120 +288,60 @@ class KafkaDestination final : public runner::Destination {
     }
   }
 
-  // --- messages ------------------------------------------------------------------------------
-
-  absl::Status BuildMessages(const cdc::ChangeBatch& batch, std::vector<Message>& out) {
-    const std::string format(codec::WireFormatName(opts().format));
-    const std::string content_type(codec::ContentType(opts().format));
-    for (const cdc::RelationChanges& changes : batch.relations) {
-      if (changes.num_rows() == 0) continue;
-      const std::string topic = KafkaTopicFor(opts().topic, changes.schema, changes.table);
-      const std::string qualified = changes.QualifiedName();
-      auto common = [&](Message& m) {
-        m.topic = topic;
-        m.headers = {{"ductstream-format", format},
-                     {"ductstream-content-type", content_type},
-                     {"ductstream-namespace", changes.schema},
-                     {"ductstream-table", changes.table},
-                     {"ductstream-schema", qualified}};
-      };
-      if (opts().message_mode == KafkaMessageMode::kBatch) {
-        Message m;
-        common(m);
-        DS_RETURN_IF_ERROR_CTX(encoder_->Encode(changes, &m.value),
-                               absl::StrCat(Prefix(), "encoding ", qualified));
-        if (m.value.empty()) continue;  // nothing to say (SPEC §7.1: empty payloads are skipped)
-        m.key = qualified;
-        m.has_key = true;
-        const auto* ops = static_cast<const arrow::StringArray*>(
-            changes.records->GetColumnByName(cdc::kOpColumn).get());
-        const auto* commit = static_cast<const arrow::UInt64Array*>(
-            changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
-        std::vector<std::string> op_names;
-        for (int64_t r = 0; r < changes.num_rows(); ++r) {
-          std::string op(ops->GetView(r));
-          if (std::find(op_names.begin(), op_names.end(), op) == op_names.end()) {
-            op_names.push_back(std::move(op));
-          }
-        }
-        m.headers.emplace_back("ductstream-op", absl::StrJoin(op_names, ","));
-        m.headers.emplace_back("ductstream-commit-lsn", changes.first_commit_lsn.ToString());
-        m.headers.emplace_back("ductstream-seq", absl::StrCat(changes.first_seq));
-        m.headers.emplace_back("ductstream-last-commit-lsn",
-                               Lsn(commit->Value(changes.num_rows() - 1)).ToString());
-        m.headers.emplace_back("ductstream-rows", absl::StrCat(changes.num_rows()));
-        m.what = absl::StrCat(qualified, " (", changes.num_rows(), " changes from commit ",
-                              changes.first_commit_lsn.ToString(), ")");
-        out.push_back(std::move(m));
-        continue;
-      }
-      // Record mode.
-      DS_ASSIGN_OR_RETURN(auto renderer, codec::RowJsonRenderer::Create(changes));
-      for (int64_t r = 0; r < changes.num_rows(); ++r) {
-        Message m;
-        common(m);
-        renderer->AppendKey(r, &m.key);
-        m.has_key = m.key != "null";
-        if (!m.has_key) m.key.clear();
-        if (opts().format == codec::WireFormat::kJson) {
-          renderer->AppendChange(r, &m.value);
-        } else {
-          // The wire format's own encoding of this one change: a self-contained document.
-          cdc::RelationChanges one = changes;
-          one.records = changes.records->Slice(r, 1);
-          one.first_commit_lsn = renderer->commit_lsn(r);
-          one.first_seq = renderer->seq(r);
-          DS_RETURN_IF_ERROR_CTX(encoder_->Encode(one, &m.value),
-                                 absl::StrCat(Prefix(), "encoding ", qualified));
-          if (m.value.empty()) continue;
-        }
-        m.headers.emplace_back("ductstream-op", std::string(renderer->op(r)));
-        m.headers.emplace_back("ductstream-lsn", renderer->lsn(r).ToString());
-        m.headers.emplace_back("ductstream-commit-lsn", renderer->commit_lsn(r).ToString());
-        m.headers.emplace_back("ductstream-seq", absl::StrCat(renderer->seq(r)));
-        m.what = absl::StrCat(qualified, " (", renderer->op(r), " at ", renderer->lsn(r).ToString(),
-                              ", key ", m.has_key ? m.key : "none", ")");
-        out.push_back(std::move(m));
-      }
-    }
-    return absl::OkStatus();
-  }
+  // --- producing ---------------------------------------------------------------------------
 
   // Not retriable (FailedPrecondition): the same batch would be too large again.
-  absl::Status SizeError(const Message& m, bool from_broker) const {
+  absl::Status SizeError(size_t i, bool from_broker) const {
     const std::string limit =
         from_broker ? "the broker rejected it as too large (the topic's max.message.bytes)"
                     : absl::StrCat("over max_message_bytes=", opts().max_message_bytes);
     return absl::FailedPreconditionError(absl::StrCat(
-        Prefix(), "message of ", m.value.size() + m.key.size(), " bytes for topic ", m.topic, ", ",
-        m.what, ", is over the size limit: ", limit,
+        Prefix(), "message of ", messages_->value(i).size() + messages_->key(i).size(),
+        " bytes for topic ", messages_->topic(i), ", ", messages_->Describe(i),
+        ", is over the size limit: ", limit,
         ". Lower the source's batch_size or max_batch_bytes, use message_mode=record, or raise "
         "max_message_bytes and the topic's max.message.bytes. Nothing was acknowledged."));
   }
 
   // `from_broker`: the error came in a delivery report rather than from the local produce call.
-  absl::Status PermanentError(const Message& m, rd_kafka_resp_err_t err, bool from_broker) const {
-    if (IsSizeError(err)) return SizeError(m, from_broker);
-    return absl::FailedPreconditionError(absl::StrCat(Prefix(), "cannot produce to topic ", m.topic,
-                                                      " (", m.what, "): ", rd_kafka_err2str(err)));
+  absl::Status PermanentError(size_t i, rd_kafka_resp_err_t err, bool from_broker) const {
+    if (IsSizeError(err)) return SizeError(i, from_broker);
+    return absl::FailedPreconditionError(
+        absl::StrCat(Prefix(), "cannot produce to topic ", messages_->topic(i), " (",
+                     messages_->Describe(i), "): ", rd_kafka_err2str(err)));
   }
 
-  // Enqueues `m` in librdkafka. A permanent error is returned; a full local queue is waited out.
-  rd_kafka_resp_err_t Produce(Message& m) {
-    m.err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    m.delivered = false;
+  // Resets the delivery state for a new set of messages and resolves their topics' handles.
+  void PrepareToProduce() {
+    deliveries_.assign(messages_->size(), Delivery{});
+    handles_.clear();
+    for (const std::string& topic : messages_->topics()) handles_.push_back(TopicHandle(topic));
+  }
+
+  // Enqueues message i in librdkafka. A permanent error is returned; a full local queue is waited
+  // out.
+  rd_kafka_resp_err_t Produce(size_t i) {
+    Delivery& d = deliveries_[i];
+    d.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    d.delivered = false;
+    rd_kafka_topic_t* topic = handles_[messages_->topic_index(i)];
+    if (topic == nullptr) return rd_kafka_last_error();  // rd_kafka_topic_new refused the name
+    const absl::string_view key = messages_->key(i);
+    const absl::string_view value = messages_->value(i);
+    const bool has_key = messages_->has_key(i);
     for (;;) {
-      rd_kafka_headers_t* headers = rd_kafka_headers_new(m.headers.size());
-      for (const auto& [k, v] : m.headers) {
-        rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
-                            static_cast<ssize_t>(v.size()));
-      }
+      rd_kafka_headers_t* headers = rd_kafka_headers_new(10);
+      messages_->ForEachHeader(i, [headers](absl::string_view name, absl::string_view text) {
+        rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), text.data(),
+                            static_cast<ssize_t>(text.size()));
+      });
       ++outstanding_;
       const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(m.topic.c_str()),
-          RD_KAFKA_V_KEY(m.has_key ? m.key.data() : nullptr, m.has_key ? m.key.size() : 0),
-          RD_KAFKA_V_VALUE(m.value.data(), m.value.size()), RD_KAFKA_V_HEADERS(headers),
-          RD_KAFKA_V_OPAQUE(&m), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_END);
+          rk_, RD_KAFKA_V_RKT(topic),
+          RD_KAFKA_V_KEY(has_key ? key.data() : nullptr, has_key ? key.size() : 0),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_MSGFLAGS(0),
+          RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return err;
       --outstanding_;
       rd_kafka_headers_destroy(headers);  // not taken over on failure
@@ -326,13 +350,16 @@ class KafkaDestination final : public runner::Destination {
     }
   }
 
-  // Serves delivery reports until every produced message has one.
+  // Serves delivery reports until every produced message has one. rd_kafka_flush rather than
+  // rd_kafka_poll: while it runs, librdkafka sends at once what it would hold back for linger.ms
+  // (nothing more is coming: Write waits for this batch before taking the next).
   void AwaitDeliveries() {
-    while (outstanding_ > 0) rd_kafka_poll(rk_, 100);
+    while (outstanding_ > 0) (void)rd_kafka_flush(rk_, 100);
   }
 
   // Drops whatever is still queued (their reports arrive with a purge error), then waits for
-  // every report so that no callback can touch `messages` after Write returns.
+  // every report so that no callback can touch deliveries_ (nor librdkafka the message buffers)
+  // after Write returns.
   void Abandon() {
     if (outstanding_ > 0) rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE);
     AwaitDeliveries();
@@ -365,37 +392,40 @@ class KafkaDestination final : public runner::Destination {
 
   // Non-transactional delivery: produce everything, wait for the reports, produce the failed
   // messages again until all are delivered.
-  absl::Status Deliver(std::vector<Message>& messages) {
-    std::vector<Message*> todo;
-    todo.reserve(messages.size());
-    for (Message& m : messages) todo.push_back(&m);
+  absl::Status Deliver() {
+    PrepareToProduce();
+    std::vector<size_t> todo(messages_->size());
+    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
     const absl::Time started = absl::Now();
     for (int attempt = 1;; ++attempt) {
-      for (Message* m : todo) {
-        const rd_kafka_resp_err_t err = Produce(*m);
+      for (size_t i : todo) {
+        const rd_kafka_resp_err_t err = Produce(i);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
           Abandon();
-          if (IsPermanent(err)) return PermanentError(*m, err, /*from_broker=*/false);
-          return absl::UnavailableError(
-              absl::StrCat(Prefix(), "cannot produce to ", m->topic, ": ", rd_kafka_err2str(err)));
+          if (IsPermanent(err)) return PermanentError(i, err, /*from_broker=*/false);
+          return absl::UnavailableError(absl::StrCat(
+              Prefix(), "cannot produce to ", messages_->topic(i), ": ", rd_kafka_err2str(err)));
         }
       }
       AwaitDeliveries();
-      std::vector<Message*> failed;
-      for (Message* m : todo) {
-        if (m->delivered) continue;
-        if (IsPermanent(m->err)) return PermanentError(*m, m->err, /*from_broker=*/true);
-        failed.push_back(m);
+      std::vector<size_t> failed;
+      for (size_t i : todo) {
+        if (deliveries_[i].delivered) continue;
+        if (IsPermanent(deliveries_[i].err)) {
+          return PermanentError(i, deliveries_[i].err, /*from_broker=*/true);
+        }
+        failed.push_back(i);
       }
       if (failed.empty()) return absl::OkStatus();
       const std::string reason =
-          absl::StrCat(failed.size(), " of ", messages.size(), " messages not delivered (",
-                       rd_kafka_err2str(failed.front()->err), ")");
+          absl::StrCat(failed.size(), " of ", messages_->size(), " messages not delivered (",
+                       rd_kafka_err2str(deliveries_[failed.front()].err), ")");
       if (absl::Status fatal = FatalProducerError(); !fatal.ok()) {
         // An idempotent producer that lost its sequence state cannot go on: start a new one.
         Log().warn("{}; creating a new producer", std::string(fatal.message()));
         DestroyProducer(/*flush=*/false);
         DS_RETURN_IF_ERROR(CreateProducer());
+        PrepareToProduce();  // the new producer's topic handles
       }
       DS_RETURN_IF_ERROR(Backoff(attempt, started, reason));
       todo = std::move(failed);
@@ -404,14 +434,13 @@ class KafkaDestination final : public runner::Destination {
 
   // --- transactions ------------------------------------------------------------------------
 
-  // The messages of one transactional Write: the batch less what the progress topic says is
-  // committed already, plus the progress record. Rebuilt when that position changes (a new
-  // producer read the topic again).
+  // The messages of one transactional Write (in messages_): the batch less what the progress
+  // topic says is committed already, plus the progress record. Rebuilt when that position changes
+  // (a new producer read the topic again).
   struct TxnBatch {
     bool built = false;
-    std::optional<ChangePosition> built_for;  // committed_ when `messages` was built
-    std::optional<ChangePosition> last;       // the last change in `messages`
-    std::vector<Message> messages;
+    std::optional<ChangePosition> built_for;  // committed_ when messages_ was built
+    std::optional<ChangePosition> last;       // the last change in messages_
   };
 
   // The outcome of one attempt at a transaction.
@@ -489,7 +518,7 @@ class KafkaDestination final : public runner::Destination {
       progress_loaded_ = true;
     }
     if (!txn.built || txn.built_for != committed_) {
-      txn.messages.clear();
+      messages_->Clear();
       int64_t dropped = 0;
       const cdc::ChangeBatch rest =
           committed_.has_value() ? DropChangesThrough(batch, *committed_, &dropped) : batch;
@@ -501,23 +530,19 @@ class KafkaDestination final : public runner::Destination {
             opts().transactional_id);
       }
       txn.last = LastChangePosition(rest);
-      if (absl::Status s = BuildMessages(rest, txn.messages); !s.ok()) {
-        a.fatal = s;
+      if (absl::Status s = messages_->Build(rest); !s.ok()) {
+        a.fatal = base::Annotate(s, Name());
         return a;
       }
-      if (!txn.messages.empty() && txn.last.has_value()) {
-        Message m;
-        m.topic = KafkaProgressTopic(opts());
-        m.key = opts().transactional_id;
-        m.has_key = true;
-        m.value = EncodeKafkaProgress(*txn.last, batch.checkpoint);
-        m.what = absl::StrCat("progress record through ", txn.last->ToString());
-        txn.messages.push_back(std::move(m));
+      if (!messages_->empty() && txn.last.has_value()) {
+        messages_->Add(KafkaProgressTopic(opts()), opts().transactional_id,
+                       EncodeKafkaProgress(*txn.last, batch.checkpoint),
+                       absl::StrCat("progress record through ", txn.last->ToString()));
       }
       txn.built = true;
       txn.built_for = committed_;
     }
-    if (txn.messages.empty()) {
+    if (messages_->empty()) {
       a.done = true;  // nothing (left) to write
       return a;
     }
@@ -525,15 +550,17 @@ class KafkaDestination final : public runner::Destination {
       TxnFailed(error, a);
       return a;
     }
-    for (Message& m : txn.messages) {
-      const rd_kafka_resp_err_t err = Produce(m);
+    PrepareToProduce();
+    for (size_t i = 0; i < messages_->size(); ++i) {
+      const rd_kafka_resp_err_t err = Produce(i);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       Abandon();
       AbortQuietly();
       if (IsPermanent(err)) {
-        a.fatal = PermanentError(m, err, /*from_broker=*/false);
+        a.fatal = PermanentError(i, err, /*from_broker=*/false);
       } else {
-        a.reason = absl::StrCat("cannot produce to ", m.topic, ": ", rd_kafka_err2str(err));
+        a.reason =
+            absl::StrCat("cannot produce to ", messages_->topic(i), ": ", rd_kafka_err2str(err));
       }
       return a;
     }
@@ -554,11 +581,11 @@ class KafkaDestination final : public runner::Destination {
       a.done = true;
       return a;
     }
-    for (Message& m : txn.messages) {
-      if (!m.delivered && IsPermanent(m.err)) {
+    for (size_t i = 0; i < messages_->size(); ++i) {
+      if (!deliveries_[i].delivered && IsPermanent(deliveries_[i].err)) {
         rd_kafka_error_destroy(error);
         AbortQuietly();
-        a.fatal = PermanentError(m, m.err, /*from_broker=*/true);
+        a.fatal = PermanentError(i, deliveries_[i].err, /*from_broker=*/true);
         return a;
       }
     }
@@ -778,7 +805,12 @@ class KafkaDestination final : public runner::Destination {
   }
 
   KafkaDestinationConfig config_;
-  std::unique_ptr<codec::Encoder> encoder_;
+  std::shared_ptr<MessageSetPool> pool_;     // message sets of prepared batches
+  std::unique_ptr<KafkaBatchMessages> own_;  // Write's (and the transactions') message set
+  KafkaBatchMessages* messages_ = nullptr;   // the set being produced: own_ or a prepared one
+  std::vector<Delivery> deliveries_;         // of messages_, by index
+  std::vector<rd_kafka_topic_t*> handles_;   // of messages_->topics(), by index
+  absl::flat_hash_map<std::string, rd_kafka_topic_t*> topic_handles_;  // of rk_
   rd_kafka_t* rk_ = nullptr;
   int64_t outstanding_ = 0;  // produced messages without a delivery report yet
   bool transactions_ready_ = false;
@@ -813,6 +845,207 @@ struct IdentityColumns {
 };
 
 }  // namespace
+
+// --- KafkaBatchMessages -----------------------------------------------------------------------
+
+// What the messages of one relation share.
+struct KafkaBatchMessages::Relation {
+  std::string schema;
+  std::string table;
+  std::string qualified;  // "schema.table"
+  // Record mode: the change's metadata for the headers (and the key and JSON value); it keeps
+  // the relation's records alive.
+  std::unique_ptr<codec::RowJsonRenderer> renderer;
+  // Batch mode: the header values of the one message.
+  std::string ops;  // distinct operations, in order of appearance: "insert,update"
+  std::string first_commit_lsn;
+  std::string first_seq;
+  std::string last_commit_lsn;
+  std::string rows;
+};
+
+namespace {
+
+// A buffer that held a large batch is given back rather than kept for the next one (the record
+// messages of a batch of 10 000 rows of a dozen columns take a few MB).
+constexpr size_t kKeepBufferBytes = 8 << 20;
+
+}  // namespace
+
+KafkaBatchMessages::KafkaBatchMessages(const KafkaOptions& options) : options_(options) {}
+KafkaBatchMessages::~KafkaBatchMessages() = default;
+
+absl::StatusOr<std::unique_ptr<KafkaBatchMessages>> KafkaBatchMessages::Create(
+    const KafkaOptions& options) {
+  std::unique_ptr<KafkaBatchMessages> out(new KafkaBatchMessages(options));
+  DS_ASSIGN_OR_RETURN(out->encoder_, codec::MakeEncoder(options.format));
+  return out;
+}
+
+void KafkaBatchMessages::Clear() {
+  if (data_.capacity() > kKeepBufferBytes) {
+    std::string().swap(data_);
+  } else {
+    data_.clear();
+  }
+  topics_.clear();
+  relations_.clear();
+  messages_.clear();
+  added_what_.clear();
+}
+
+absl::Status KafkaBatchMessages::Build(const cdc::ChangeBatch& batch) {
+  Clear();
+  for (const cdc::RelationChanges& changes : batch.relations) {
+    if (changes.num_rows() == 0) continue;
+    DS_RETURN_IF_ERROR(BuildRelation(changes));
+  }
+  return absl::OkStatus();
+}
+
+uint32_t KafkaBatchMessages::TopicIndex(const std::string& topic) {
+  for (size_t i = 0; i < topics_.size(); ++i) {
+    if (topics_[i] == topic) return static_cast<uint32_t>(i);
+  }
+  topics_.push_back(topic);
+  return static_cast<uint32_t>(topics_.size() - 1);
+}
+
+absl::Status KafkaBatchMessages::BuildRelation(const cdc::RelationChanges& changes) {
+  Relation rel;
+  rel.schema = changes.schema;
+  rel.table = changes.table;
+  rel.qualified = changes.QualifiedName();
+  const std::string context = absl::StrCat("encoding ", rel.qualified);
+  Message m;
+  m.relation = static_cast<uint32_t>(relations_.size());
+  m.topic = TopicIndex(KafkaTopicFor(options_.topic, changes.schema, changes.table));
+  const int64_t n = changes.num_rows();
+
+  if (options_.message_mode == KafkaMessageMode::kBatch) {
+    m.value_offset = data_.size();
+    DS_RETURN_IF_ERROR_CTX(encoder_->Encode(changes, &data_), context);
+    m.value_size = data_.size() - m.value_offset;
+    if (m.value_size == 0) return absl::OkStatus();  // SPEC §7.1: empty payloads are skipped
+    m.key_offset = data_.size();
+    data_.append(rel.qualified);
+    m.key_size = rel.qualified.size();
+    m.has_key = true;
+    const auto* ops = static_cast<const arrow::StringArray*>(
+        changes.records->GetColumnByName(cdc::kOpColumn).get());
+    const auto* commit = static_cast<const arrow::UInt64Array*>(
+        changes.records->GetColumnByName(cdc::kCommitLsnColumn).get());
+    std::vector<absl::string_view> op_names;
+    for (int64_t r = 0; r < n; ++r) {
+      const auto op = ops->GetView(r);
+      const absl::string_view name(op.data(), op.size());
+      if (std::find(op_names.begin(), op_names.end(), name) == op_names.end()) {
+        op_names.push_back(name);
+      }
+    }
+    rel.ops = absl::StrJoin(op_names, ",");
+    rel.first_commit_lsn = changes.first_commit_lsn.ToString();
+    rel.first_seq = absl::StrCat(changes.first_seq);
+    rel.last_commit_lsn = Lsn(commit->Value(n - 1)).ToString();
+    rel.rows = absl::StrCat(n);
+    relations_.push_back(std::move(rel));
+    messages_.push_back(m);
+    return absl::OkStatus();
+  }
+
+  // Record mode.
+  DS_ASSIGN_OR_RETURN(rel.renderer, codec::RowJsonRenderer::Create(changes));
+  const codec::RowJsonRenderer& renderer = *rel.renderer;
+  const bool json = options_.format == codec::WireFormat::kJson;
+  messages_.reserve(messages_.size() + static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    m.row = r;
+    m.key_offset = data_.size();
+    renderer.AppendKey(r, &data_);
+    m.key_size = data_.size() - m.key_offset;
+    m.has_key = absl::string_view(data_).substr(m.key_offset) != "null";
+    if (!m.has_key) {
+      data_.resize(m.key_offset);
+      m.key_size = 0;
+    }
+    m.value_offset = data_.size();
+    if (json) {
+      renderer.AppendChange(r, &data_);
+    } else {
+      // The wire format's own encoding of this one change: a self-contained document.
+      cdc::RelationChanges one = changes;
+      one.records = changes.records->Slice(r, 1);
+      one.first_commit_lsn = renderer.commit_lsn(r);
+      one.first_seq = renderer.seq(r);
+      DS_RETURN_IF_ERROR_CTX(encoder_->Encode(one, &data_), context);
+      if (data_.size() == m.value_offset) {
+        data_.resize(m.key_offset);
+        continue;
+      }
+    }
+    m.value_size = data_.size() - m.value_offset;
+    messages_.push_back(m);
+  }
+  relations_.push_back(std::move(rel));
+  return absl::OkStatus();
+}
+
+void KafkaBatchMessages::Add(const std::string& topic, absl::string_view key,
+                             absl::string_view value, std::string what) {
+  Message m;
+  m.relation = kNoRelation;
+  m.topic = TopicIndex(topic);
+  m.row = static_cast<int64_t>(added_what_.size());
+  m.key_offset = data_.size();
+  data_.append(key.data(), key.size());
+  m.key_size = key.size();
+  m.has_key = true;
+  m.value_offset = data_.size();
+  data_.append(value.data(), value.size());
+  m.value_size = value.size();
+  added_what_.push_back(std::move(what));
+  messages_.push_back(m);
+}
+
+void KafkaBatchMessages::ForEachHeader(
+    size_t i, absl::FunctionRef<void(absl::string_view, absl::string_view)> f) const {
+  const Message& m = messages_[i];
+  if (m.relation == kNoRelation) return;
+  const Relation& rel = relations_[m.relation];
+  f("ductstream-format", codec::WireFormatName(options_.format));
+  f("ductstream-content-type", codec::ContentType(options_.format));
+  f("ductstream-namespace", rel.schema);
+  f("ductstream-table", rel.table);
+  f("ductstream-schema", rel.qualified);
+  if (rel.renderer == nullptr) {  // batch mode
+    f("ductstream-op", rel.ops);
+    f("ductstream-commit-lsn", rel.first_commit_lsn);
+    f("ductstream-seq", rel.first_seq);
+    f("ductstream-last-commit-lsn", rel.last_commit_lsn);
+    f("ductstream-rows", rel.rows);
+    return;
+  }
+  const codec::RowJsonRenderer& renderer = *rel.renderer;
+  f("ductstream-op", renderer.op(m.row));
+  f("ductstream-lsn", codec::LsnText(renderer.lsn(m.row)).view());
+  f("ductstream-commit-lsn", codec::LsnText(renderer.commit_lsn(m.row)).view());
+  char seq[24];
+  const auto [end, ec] = std::to_chars(seq, seq + sizeof(seq), renderer.seq(m.row));
+  f("ductstream-seq", absl::string_view(seq, static_cast<size_t>(end - seq)));
+}
+
+std::string KafkaBatchMessages::Describe(size_t i) const {
+  const Message& m = messages_[i];
+  if (m.relation == kNoRelation) return added_what_[static_cast<size_t>(m.row)];
+  const Relation& rel = relations_[m.relation];
+  if (rel.renderer == nullptr) {
+    return absl::StrCat(rel.qualified, " (", rel.rows, " changes from commit ",
+                        rel.first_commit_lsn, ")");
+  }
+  return absl::StrCat(rel.qualified, " (", rel.renderer->op(m.row), " at ",
+                      rel.renderer->lsn(m.row).ToString(), ", key ",
+                      m.has_key ? key(i) : absl::string_view("none"), ")");
+}
 
 std::string ChangePosition::ToString() const {
   return absl::StrCat("commit ", commit_lsn.ToString(), " seq ", seq);

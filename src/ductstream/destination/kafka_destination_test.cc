@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "ductstream/codec/row_json.h"
 #include "ductstream/codec/testing_batches.h"
 
 namespace ductstream::destination {
@@ -408,6 +410,107 @@ TEST_F(KafkaDestinationTest, TransactionalReplayAfterACrashWritesEveryChangeOnce
     EXPECT_EQ(got[i].headers["ductstream-commit-lsn"], Lsn(data.commit_lsn[i]).ToString()) << i;
     EXPECT_EQ(got[i].headers["ductstream-seq"], absl::StrCat(data.seq[i])) << i;
   }
+}
+
+// What the data path does with a destination that prepares: messages rendered on other threads
+// (a few batches ahead), produced in batch order by the writer; a prepared batch that is dropped
+// unused (the flow stopped first) produces nothing.
+TEST_F(KafkaDestinationTest, PreparedBatchesAreProducedInOrder) {
+  const auto& data = codec::sample::Data();
+  KafkaOptions o;
+  o.message_mode = KafkaMessageMode::kRecord;
+  o.format = codec::WireFormat::kJson;
+  o.topic = "fixed";
+  auto d = Make(o);
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(d->prepares());
+  const cdc::ChangeBatch batch = SampleBatch();
+  auto first = std::async(std::launch::async, [&] { return d->Prepare(batch); });
+  auto second = std::async(std::launch::async, [&] { return d->Prepare(batch); });
+  {
+    auto dropped = d->Prepare(batch);
+    ASSERT_TRUE(dropped.ok()) << dropped.status();
+  }
+  auto one = first.get();
+  auto two = second.get();
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_TRUE(d->WritePrepared(batch, *std::move(one)).ok());
+  ASSERT_TRUE(d->WritePrepared(batch, *std::move(two)).ok());
+  ASSERT_TRUE(d->Close().ok());
+  const auto got = cluster_.Read("fixed", 2 * data.op.size() + 1, absl::Seconds(3));
+  ASSERT_EQ(got.size(), 2 * data.op.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const size_t row = i % data.op.size();
+    EXPECT_EQ(got[i].headers.at("ductstream-op"), data.op[row]) << i;
+    EXPECT_EQ(got[i].headers.at("ductstream-seq"), absl::StrCat(data.seq[row])) << i;
+    EXPECT_EQ(got[i].headers.at("ductstream-lsn"), Lsn(data.lsn[row]).ToString()) << i;
+  }
+
+  o.transactional_id = "tx-prepare";
+  auto transactional = Make(o);
+  ASSERT_NE(transactional, nullptr);
+  EXPECT_FALSE(transactional->prepares()) << "what is left to write depends on the progress topic";
+}
+
+// The messages of a batch, rendered without a producer (bench/encode_bench.cc measures this).
+TEST(KafkaBatchMessagesTest, RecordModeMessagesWithoutAProducer) {
+  const auto& data = codec::sample::Data();
+  KafkaOptions o;
+  o.topic = "cdc.{schema}.{table}";
+  o.message_mode = KafkaMessageMode::kRecord;
+  o.format = codec::WireFormat::kJson;
+  auto messages = KafkaBatchMessages::Create(o);
+  ASSERT_TRUE(messages.ok()) << messages.status();
+  auto renderer = codec::RowJsonRenderer::Create(codec::sample::MakeSampleChanges());
+  ASSERT_TRUE(renderer.ok()) << renderer.status();
+  for (int round = 0; round < 2; ++round) {  // the second Build reuses the first one's buffers
+    ASSERT_TRUE((*messages)->Build(SampleBatch()).ok());
+    ASSERT_EQ((*messages)->size(), data.op.size());
+    EXPECT_EQ((*messages)->topics(), std::vector<std::string>{"cdc.public.widgets"});
+    for (size_t i = 0; i < data.op.size(); ++i) {
+      SCOPED_TRACE(absl::StrCat("round ", round, ", change ", i));
+      const auto row = static_cast<int64_t>(i);
+      EXPECT_EQ((*messages)->topic(i), "cdc.public.widgets");
+      std::string key;
+      (*renderer)->AppendKey(row, &key);
+      EXPECT_EQ((*messages)->has_key(i), data.op[i] != "truncate");
+      EXPECT_EQ((*messages)->key(i), (*messages)->has_key(i) ? key : "");
+      std::string value;
+      (*renderer)->AppendChange(row, &value);
+      EXPECT_EQ((*messages)->value(i), value);
+      std::vector<std::pair<std::string, std::string>> headers;
+      (*messages)->ForEachHeader(i, [&](absl::string_view name, absl::string_view text) {
+        headers.emplace_back(name, text);
+      });
+      const std::vector<std::pair<std::string, std::string>> want = {
+          {"ductstream-format", "json"},
+          {"ductstream-content-type", std::string(codec::ContentType(codec::WireFormat::kJson))},
+          {"ductstream-namespace", "public"},
+          {"ductstream-table", "widgets"},
+          {"ductstream-schema", "public.widgets"},
+          {"ductstream-op", data.op[i]},
+          {"ductstream-lsn", Lsn(data.lsn[i]).ToString()},
+          {"ductstream-commit-lsn", Lsn(data.commit_lsn[i]).ToString()},
+          {"ductstream-seq", absl::StrCat(data.seq[i])}};
+      EXPECT_EQ(headers, want);
+      EXPECT_THAT((*messages)->Describe(i),
+                  HasSubstr(absl::StrCat("public.widgets (", data.op[i], " at ",
+                                         Lsn(data.lsn[i]).ToString(), ", key ")));
+    }
+  }
+  (*messages)->Add("progress", "id", "{}", "the progress record");
+  ASSERT_EQ((*messages)->size(), data.op.size() + 1);
+  const size_t last = data.op.size();
+  EXPECT_EQ((*messages)->topic(last), "progress");
+  EXPECT_EQ((*messages)->key(last), "id");
+  EXPECT_EQ((*messages)->value(last), "{}");
+  EXPECT_EQ((*messages)->Describe(last), "the progress record");
+  int headers = 0;
+  (*messages)->ForEachHeader(last, [&](absl::string_view, absl::string_view) { ++headers; });
+  EXPECT_EQ(headers, 0);
+  (*messages)->Clear();
+  EXPECT_TRUE((*messages)->empty());
 }
 
 }  // namespace

@@ -19,6 +19,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "ductstream/base/logging.h"
 #include "ductstream/base/status.h"
 #include "ductstream/cdc/txn_buffer.h"
 
@@ -352,7 +354,17 @@ absl::Status SpeculativeStreams::Commit(
     }
     return absl::OkStatus();
   };
+  const absl::Time start = absl::Now();
+  const size_t batches = txn.batches.size();
+  const size_t spilled = txn.first_in_memory;
   absl::Status status = run();
+  if (status.ok() && batches > 1) {
+    base::GetLogger("cdc")->info(
+        "streamed transaction {} committed at {}: {} batches labelled ({} read back from the "
+        "spill file) in {}",
+        msg.xid.value(), msg.commit_lsn.ToString(), batches, spilled,
+        absl::FormatDuration(absl::Now() - start));
+  }
   Forget(msg.xid.value());
   return status;
 }

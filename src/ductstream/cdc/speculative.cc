@@ -208,12 +208,8 @@ SpeculativeStreams::SpeculativeStreams(BuilderOptions options, postgres::TypeLoo
     : options_(options),
       lookup_(std::move(lookup)),
       memory_limit_(memory_limit),
-      spill_dir_(std::move(spill_dir)) {
+      spill_dir_(SpillDirectory(std::move(spill_dir))) {
   options_.toast_cache_bytes = 0;
-  if (spill_dir_.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    spill_dir_ = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  }
 }
 
 SpeculativeStreams::~SpeculativeStreams() = default;

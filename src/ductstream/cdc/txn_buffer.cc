@@ -37,6 +37,12 @@ absl::Status IoError(absl::string_view what) {
 
 }  // namespace
 
+std::string SpillDirectory(std::string dir) {
+  if (!dir.empty()) return dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
 bool IsStreamedDataMessage(char type) {
   switch (type) {
     case 'R':
@@ -63,13 +69,8 @@ absl::StatusOr<Xid> StreamedMessageXid(absl::string_view message) {
 TxnBuffer::TxnBuffer(int64_t memory_limit, std::string spill_dir, arrow::MemoryPool* pool)
     : memory_limit_(memory_limit),
       block_bytes_(std::clamp(memory_limit / 16, kMinBlockBytes, kMaxBlockBytes)),
-      spill_dir_(std::move(spill_dir)),
-      pool_(pool) {
-  if (spill_dir_.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    spill_dir_ = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  }
-}
+      spill_dir_(SpillDirectory(std::move(spill_dir))),
+      pool_(pool) {}
 
 TxnBuffer::~TxnBuffer() { Clear(); }
 

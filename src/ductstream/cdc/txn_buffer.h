@@ -108,6 +108,9 @@ class TxnBuffer {
 /// other message types or short input.
 absl::StatusOr<Xid> StreamedMessageXid(absl::string_view message);
 
+/// Where spill files go: `dir`, or $TMPDIR, or /tmp when it is empty.
+std::string SpillDirectory(std::string dir);
+
 /// True for the message types that TxnBuffer::Append accepts.
 bool IsStreamedDataMessage(char type);
 

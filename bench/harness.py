@@ -95,6 +95,21 @@ class LsnPoller:
         self.proc.wait()
 
 
+def host_busy_jiffies():
+    """Busy and total jiffies of the whole machine (/proc/stat): with the consumer's own CPU it
+    tells whether a run was bound by the consumer or by the machine (walsender, broker and
+    consumer together using every core)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def host_cores(before, after):
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return os.cpu_count() * busy / total if total else float("nan")
+
+
 def timed(cmd, env, time_file, **kw):
     """Starts `cmd` under GNU time (peak RSS KB, user s, sys s into time_file)."""
     return subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", time_file] + cmd, env=env,
@@ -229,10 +244,12 @@ class Mix:
     def __init__(self, shape, scale):
         self.shape = shape
         # The JSON rows are ~100 times wider than the narrow ones: fewer of them keep the WAL
-        # (and the run) of the three mixes within the same order of magnitude.
+        # (and the run) of the three mixes within the same order of magnitude. Each consumer
+        # runs for several seconds (~8-15 s here): a flow's last partial batch waits for
+        # batch_timeout (200 ms) before it is written, which must stay a small part of a run.
         factor = {"narrow": 1.0, "wide": 0.5, "json": 0.2}[shape]
         self.rows = max(100, int(100_000 * scale * factor))
-        self.txns = max(8, int(300_000 * scale * factor))
+        self.txns = max(8, int(1_200_000 * scale * factor))
         self.table = f"bench_{shape}"
         self.tables = [self.table]
         self.key = f"c-mix-{shape}"
@@ -348,11 +365,16 @@ def wait_for_slot(poller, proc, slot, end_lsn, start):
 def run_worker(pg, poller, work, mode, slot, end_lsn, bootstrap, topic_prefix, source_extra,
                worker=WORKER):
     flow = write_flow(pg, work, f"bench-{mode}", slot, mode, bootstrap, topic_prefix, source_extra)
-    env = dict(pg.env, DUCTSTREAM_CHECKPOINT_PATH=os.path.join(work, f"cp-{slot}.db"),
+    # Slot names repeat between workloads: each run starts with a checkpoint database of its own.
+    cp = os.path.join(work, f"cp-{slot}.db")
+    for f in glob.glob(cp + "*"):
+        os.remove(f)
+    env = dict(pg.env, DUCTSTREAM_CHECKPOINT_PATH=cp,
                DUCTSTREAM_LOG_LEVEL="info")
     time_file = os.path.join(work, f"time-{slot}")
     log_path = os.path.join(work, f"worker-{slot}.log")
     with open(log_path, "w") as logf:
+        host0 = host_busy_jiffies()
         start = time.monotonic()
         # Runs until stopped (SIGTERM, graceful) once the slot has confirmed the whole workload:
         # -max-empty-reads would also count the seconds the walsender spends decoding a large
@@ -361,6 +383,7 @@ def run_worker(pg, poller, work, mode, slot, end_lsn, bootstrap, topic_prefix, s
                      stderr=subprocess.STDOUT)
         perf = attach_perf(proc, f"{mode}-{slot}")
         seconds = wait_for_slot(poller, proc, slot, end_lsn, start)
+        host = host_cores(host0, host_busy_jiffies())
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             perf.wait()
@@ -378,7 +401,7 @@ def run_worker(pg, poller, work, mode, slot, end_lsn, bootstrap, topic_prefix, s
     if mode in ("parquet", "arrow"):
         rows = count_file_rows(mode, os.path.join(work, "out"))
         shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
-    return {"seconds": seconds, "cpu": cpu, "rss_mb": rss_kb / 1024, "rows": rows}
+    return {"seconds": seconds, "cpu": cpu, "rss_mb": rss_kb / 1024, "rows": rows, "host": host}
 
 
 EXTENSIONS = {"parquet": "parquet", "arrow": "arrows"}  # codec/codec.cc
@@ -405,14 +428,16 @@ def run_baseline(pg, work, slot, end_lsn, proto):
         cmd += ["-o", f"{k}={v}"]
     cmd += ["-o", "publication_names=bench_pub"]
     time_file = os.path.join(work, f"time-{slot}")
+    host0 = host_busy_jiffies()
     start = time.monotonic()
     proc = timed(cmd, pg.env, time_file, stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate()
     seconds = time.monotonic() - start
+    host = host_cores(host0, host_busy_jiffies())
     if proc.returncode != 0:
         raise RuntimeError(f"pg_recvlogical failed: {err}")
     rss_kb, cpu = read_time(time_file)
-    return {"seconds": seconds, "cpu": cpu, "rss_mb": rss_kb / 1024, "rows": None}
+    return {"seconds": seconds, "cpu": cpu, "rss_mb": rss_kb / 1024, "rows": None, "host": host}
 
 
 def drop_slot(pg, slot):
@@ -469,7 +494,8 @@ def run_workload(pg, wl, modes, args, work, proto, bootstrap):
                 r = run_worker(pg, poller, work, base_mode, s, end_lsn, bootstrap, topic_prefix,
                                args.source_options, alt if which == "alt" else WORKER)
             results.setdefault(mode, []).append(r)
-            log(f"  {s:16s} {r['seconds']:7.2f} s  cpu {r['cpu']:6.2f} s  rss {r['rss_mb']:5.0f} MB"
+            log(f"  {s:16s} {r['seconds']:7.2f} s  cpu {r['cpu']:6.2f} s  host {r['host']:4.2f} cores"
+                f"  rss {r['rss_mb']:5.0f} MB"
                 + (f"  rows {r['rows']}" if r["rows"] is not None else ""))
             drop_slot(pg, s)
     finally:
@@ -604,8 +630,8 @@ def pgbench_rate(pg, script, rate, seconds):
 
 def print_tables(runs, latency, out, quiet=False):
     lines = ["| workload | rows | WAL MB | consumer | seconds (each run) | rows/s (best) | ratio | "
-             "CPU s | CPU s / M rows | cores | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU s | CPU s / M rows | cores | host cores | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         res = run["results"]
         rows = run["rows"] or 0
@@ -618,7 +644,7 @@ def print_tables(runs, latency, out, quiet=False):
             lines.append(f"| {run['workload']} | {rows} | {run['wal_mb']:.0f} | {mode} | "
                          f"{all_s} | {rows / best['seconds']:,.0f} | {ratio:.2f} | "
                          f"{best['cpu']:.1f} | {cpu_m:.1f} | {best['cpu'] / best['seconds']:.2f} | "
-                         f"{best['rss_mb']:.0f} |")
+                         f"{best.get('host', float('nan')):.2f} | {best['rss_mb']:.0f} |")
     lines += [""] + [f"- {run['description']}: loaded in {run['load_s']:.1f} s"
                      for run in runs]
     if latency:

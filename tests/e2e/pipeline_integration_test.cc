@@ -509,6 +509,56 @@ TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates)
   EXPECT_EQ(ids, expected);
 }
 
+// A destination that stalls for several times wal_sender_timeout holds the reader in the
+// queue; its status updates while it waits keep the walsender from dropping the connection.
+class StallingDestination : public RecordingDestination {
+ public:
+  using RecordingDestination::RecordingDestination;
+  absl::Status Write(const cdc::ChangeBatch& batch) override {
+    if (!stalled_) {
+      stalled_ = true;
+      absl::SleepFor(absl::Seconds(4));
+    }
+    return RecordingDestination::Write(batch);
+  }
+
+ private:
+  bool stalled_ = false;
+};
+
+TEST_F(PipelineTest, ADestinationStalledPastTheWalsenderTimeoutKeepsTheConnection) {
+  Sql("CREATE TABLE st (id int PRIMARY KEY)");
+  RecordingDestination::Shared shared;
+  ASSERT_TRUE(RunUntilIdle(shared, 1).ok());
+  runner::PipelineOptions options = options_;
+  options.source.dsn = absl::StrCat(options.source.dsn, " options='-c wal_sender_timeout=1s'");
+  options.source.batch_rows = 100;
+  options.source.status_interval = absl::Milliseconds(200);
+  options.max_inflight_bytes = 1;  // one queued batch: the reader waits behind the stall
+  std::vector<std::unique_ptr<runner::Destination>> dests;
+  dests.push_back(std::make_unique<StallingDestination>(&shared));
+  runner::Pipeline pipeline(options, std::move(dests), store_.get());
+  std::atomic<bool> stop{false};
+  absl::Status result;
+  std::thread runner([&] { result = pipeline.Run(stop); });
+  for (int t = 0; t < 20; ++t) {  // 20 transactions: 20 batches of 100 rows
+    Sql(absl::StrCat("INSERT INTO st SELECT g FROM generate_series(", t * 100 + 1, ", ",
+                     t * 100 + 100, ") g"));
+  }
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        absl::MutexLock lock(&shared.mu);
+        return shared.rows.size() >= 2000;
+      },
+      absl::Seconds(60)));
+  stop = true;
+  runner.join();
+  ASSERT_TRUE(result.ok()) << result;
+  EXPECT_EQ(pipeline.stats().reconnects.load(), 0) << "the walsender dropped a waiting reader";
+  absl::MutexLock lock(&shared.mu);
+  EXPECT_EQ(shared.rows.size(), 2000u);
+}
+
 TEST_F(PipelineTest, IdleFlowAdvancesTheSlotPastOtherDatabasesWork) {
   Sql("CREATE TABLE quiet (id int PRIMARY KEY)");
   RecordingDestination::Shared shared;

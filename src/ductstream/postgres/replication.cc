@@ -189,12 +189,13 @@ absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration t
                                                                 int wake_fd) {
   FreeBuffer();
   PGconn* conn = conn_->raw();
-  const absl::Time deadline = absl::Now() + timeout;
+  std::optional<absl::Time> deadline;  // read the clock only when there is something to wait for
   for (;;) {
     int len = PQgetCopyData(conn, &buffer_, /*async=*/1);
     if (len == 0) {
       // Nothing buffered: wait for the socket, then let libpq read.
-      const absl::Duration left = deadline - absl::Now();
+      if (!deadline.has_value()) deadline = absl::Now() + timeout;
+      const absl::Duration left = *deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return std::nullopt;
       const int fd = PQsocket(conn);
       fd_set readable;
@@ -238,6 +239,7 @@ absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration t
       data.wal_end = Lsn(ReadBig(p + 9, 8));
       data.send_time = static_cast<int64_t>(ReadBig(p + 17, 8));
       data.payload = absl::string_view(p + 25, static_cast<size_t>(len - 25));
+      data.waited = deadline.has_value();
       if (data.wal_end > server_wal_end_) server_wal_end_ = data.wal_end;
       return data;
     }

@@ -57,6 +57,7 @@ struct XLogData {
   Lsn wal_end;
   int64_t send_time = 0;
   absl::string_view payload;
+  bool waited = false;  // Next() waited for the socket (false: libpq already held it)
 };
 
 /// An open replication stream. Lifecycle: Start → Next* / SendStatus* → destruction.

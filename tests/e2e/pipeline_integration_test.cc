@@ -143,6 +143,37 @@ class PreparingDestination : public RecordingDestination {
   static inline std::atomic<int> prepared_{0};
 };
 
+// A pipeline running on a thread of its own until Stop().
+class RunningPipeline {
+ public:
+  RunningPipeline(const runner::PipelineOptions& options,
+                  std::unique_ptr<runner::Destination> destination, store::CheckpointStore* store)
+      : pipeline_(options, OneDestination(std::move(destination)), store),
+        thread_([this] { result_ = pipeline_.Run(stop_); }) {}
+  ~RunningPipeline() { (void)Stop(); }
+
+  /// Stops the pipeline (gracefully) and returns what Run returned.
+  absl::Status Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return result_;
+  }
+  const runner::PipelineStats& stats() const { return pipeline_.stats(); }
+
+ private:
+  static std::vector<std::unique_ptr<runner::Destination>> OneDestination(
+      std::unique_ptr<runner::Destination> d) {
+    std::vector<std::unique_ptr<runner::Destination>> out;
+    out.push_back(std::move(d));
+    return out;
+  }
+
+  runner::Pipeline pipeline_;
+  std::atomic<bool> stop_{false};
+  absl::Status result_;
+  std::thread thread_;  // last: starts once the members it uses exist
+};
+
 class PipelineTest : public testing::PostgresTest {
  protected:
   void SetUp() override {
@@ -479,13 +510,7 @@ TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates)
   Sql("CREATE TABLE r (id int PRIMARY KEY)");
   RecordingDestination::Shared shared;
   ASSERT_TRUE(RunUntilIdle(shared, 1).ok());
-  runner::PipelineOptions options = options_;
-  std::vector<std::unique_ptr<runner::Destination>> dests;
-  dests.push_back(std::make_unique<RecordingDestination>(&shared));
-  runner::Pipeline pipeline(options, std::move(dests), store_.get());
-  std::atomic<bool> stop{false};
-  absl::Status result;
-  std::thread runner([&] { result = pipeline.Run(stop); });
+  RunningPipeline pipeline(options_, std::make_unique<RecordingDestination>(&shared), store_.get());
   for (int i = 1; i <= 300; ++i) {
     Sql(absl::StrCat("INSERT INTO r VALUES (", i, ")"));
     if (i % 100 == 0) {
@@ -511,8 +536,7 @@ TEST_F(PipelineTest, ReconnectsAfterTheWalsenderIsKilledWithoutLossOrDuplicates)
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  stop = true;
-  runner.join();
+  const absl::Status result = pipeline.Stop();
   ASSERT_TRUE(result.ok()) << result;
   EXPECT_GE(pipeline.stats().reconnects.load(), 1);
   absl::MutexLock lock(&shared.mu);
@@ -549,12 +573,7 @@ TEST_F(PipelineTest, ADestinationStalledPastTheWalsenderTimeoutKeepsTheConnectio
   options.source.batch_rows = 100;
   options.source.status_interval = absl::Milliseconds(200);
   options.max_inflight_bytes = 1;  // one queued batch: the reader waits behind the stall
-  std::vector<std::unique_ptr<runner::Destination>> dests;
-  dests.push_back(std::make_unique<StallingDestination>(&shared));
-  runner::Pipeline pipeline(options, std::move(dests), store_.get());
-  std::atomic<bool> stop{false};
-  absl::Status result;
-  std::thread runner([&] { result = pipeline.Run(stop); });
+  RunningPipeline pipeline(options, std::make_unique<StallingDestination>(&shared), store_.get());
   for (int t = 0; t < 20; ++t) {  // 20 transactions: 20 batches of 100 rows
     Sql(absl::StrCat("INSERT INTO st SELECT g FROM generate_series(", t * 100 + 1, ", ",
                      t * 100 + 100, ") g"));
@@ -565,8 +584,7 @@ TEST_F(PipelineTest, ADestinationStalledPastTheWalsenderTimeoutKeepsTheConnectio
         return shared.rows.size() >= 2000;
       },
       absl::Seconds(60)));
-  stop = true;
-  runner.join();
+  const absl::Status result = pipeline.Stop();
   ASSERT_TRUE(result.ok()) << result;
   EXPECT_EQ(pipeline.stats().reconnects.load(), 0) << "the walsender dropped a waiting reader";
   absl::MutexLock lock(&shared.mu);

@@ -3,6 +3,8 @@
 // (in-progress) transactions, status updates moving the slot, and a slot held by another process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -118,6 +120,15 @@ class ReplicationTest : public testing::PostgresTest {
     sql_ = std::move(*sql);
   }
 
+  // A slot left behind holds WAL and a slot of max_replication_slots for the whole test run.
+  void TearDown() override {
+    if (sql_ == nullptr) return;
+    (void)sql_->Exec(
+        absl::StrCat("SELECT pg_drop_replication_slot(slot_name) FROM "
+                     "pg_replication_slots WHERE slot_name = '",
+                     slot_, "' AND NOT active"));
+  }
+
   void Sql(absl::string_view statement) {
     auto r = sql_->Exec(statement);
     ASSERT_TRUE(r.ok()) << r.status();
@@ -230,6 +241,40 @@ TEST_F(ReplicationTest, DecodesEveryOperationFromTheWalsender) {
     (void)stream->Next(absl::Milliseconds(100));
   }
   EXPECT_EQ(confirmed, out.last_end.ToString());
+}
+
+// A clean end: Finish returns only after the walsender applied the last status, even while it
+// is still sending; what it sent unacknowledged comes again on the next start.
+TEST_F(ReplicationTest, FinishLeavesTheSlotAtTheAcknowledgedPositionAndLosesNothing) {
+  Sql("CREATE TABLE items (id int PRIMARY KEY)");
+  ProtocolOptions options = ProtocolOptions::ForServer(sql_->server_version());
+  options.streaming.clear();  // one ordinary transaction per statement
+  auto stream = Open(options);
+  ASSERT_NE(stream, nullptr);
+  Sql("INSERT INTO items VALUES (1)");
+  Sql("INSERT INTO items SELECT generate_series(2, 50001)");
+  Decoder decoder(options.proto_version);
+  Collector first;
+  Drain(*stream, decoder, first, [&] { return first.commits >= 1; });
+  const Lsn acknowledged = first.last_end;
+  // The second transaction's 50 000 rows are on their way; nothing of it is acknowledged.
+  ASSERT_TRUE(stream->Finish(acknowledged, absl::Seconds(30)).ok());
+  auto confirmed = sql_->QueryValue(absl::StrCat(
+      "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '", slot_, "'"));
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(*confirmed, acknowledged.ToString());
+  stream.reset();
+
+  // The slot is free again at once and resends the unacknowledged transaction, whole.
+  auto again = Open(options);
+  ASSERT_NE(again, nullptr);
+  Decoder decoder2(options.proto_version);
+  Collector second;
+  Drain(*again, decoder2, second, [&] { return second.commits >= 1; });
+  EXPECT_EQ(std::count(second.events.begin(), second.events.end(), "insert 1"), 0);
+  EXPECT_EQ(std::count_if(second.events.begin(), second.events.end(),
+                          [](const std::string& e) { return absl::StartsWith(e, "insert "); }),
+            50000);
 }
 
 TEST_F(ReplicationTest, BinaryValuesOnPg14AndNewer) {

@@ -272,4 +272,63 @@ absl::Status ReplicationStream::SendStatus(Lsn flushed, bool reply_requested) {
   return absl::OkStatus();
 }
 
+absl::Status ReplicationStream::Finish(Lsn flushed, absl::Duration timeout) {
+  FreeBuffer();
+  DS_RETURN_IF_ERROR(SendStatus(flushed));
+  PGconn* conn = conn_->raw();
+  if (PQputCopyEnd(conn, nullptr) != 1 || PQflush(conn) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("ending the replication COPY: ", PQerrorMessage(conn)));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  // Waits for the socket until the deadline, then lets libpq read what arrived.
+  auto read_more = [&]() -> absl::Status {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(absl::StrCat("the walsender did not end the COPY within ",
+                                                      absl::FormatDuration(timeout)));
+    }
+    const int fd = PQsocket(conn);
+    fd_set readable;
+    FD_ZERO(&readable);
+    FD_SET(fd, &readable);
+    timeval tv = absl::ToTimeval(left);
+    const int rc = select(fd + 1, &readable, nullptr, nullptr, &tv);
+    if (rc < 0 && errno != EINTR) {
+      return absl::UnavailableError(
+          absl::StrCat("waiting for the walsender: ", std::strerror(errno)));
+    }
+    if (rc > 0 && PQconsumeInput(conn) == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("reading from the walsender: ", PQerrorMessage(conn)));
+    }
+    return absl::OkStatus();
+  };
+  for (;;) {
+    char* data = nullptr;
+    const int len = PQgetCopyData(conn, &data, /*async=*/1);
+    if (data != nullptr) PQfreemem(data);
+    if (len > 0) continue;  // sent before the walsender saw our CopyDone: not acknowledged
+    if (len == -1) break;   // the walsender's CopyDone
+    if (len < -1) {
+      return absl::UnavailableError(
+          absl::StrCat("ending the replication COPY: ", PQerrorMessage(conn)));
+    }
+    DS_RETURN_IF_ERROR(read_more());
+  }
+  // START_REPLICATION's own result (CommandComplete, or the error that ended it).
+  absl::Status status;
+  for (;;) {
+    while (PQisBusy(conn)) DS_RETURN_IF_ERROR(read_more());
+    PGresult* res = PQgetResult(conn);
+    if (res == nullptr) break;
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR && status.ok()) {
+      status = absl::UnavailableError(
+          absl::StrCat("the walsender ended the COPY with: ", PQresultErrorMessage(res)));
+    }
+    PQclear(res);
+  }
+  return status;
+}
+
 }  // namespace ductstream::postgres

@@ -60,7 +60,7 @@ struct XLogData {
   bool waited = false;  // Next() waited for the socket (false: libpq already held it)
 };
 
-/// An open replication stream. Lifecycle: Start → Next* / SendStatus* → destruction.
+/// An open replication stream. Lifecycle: Start → Next* / SendStatus* → [Finish] → destruction.
 /// Thread-compatible: one reader thread owns it.
 class ReplicationStream {
  public:
@@ -84,6 +84,15 @@ class ReplicationStream {
   /// Reports `flushed` as written, flushed and applied: the server may then recycle WAL up to
   /// it. Only ever pass a position that is durably checkpointed.
   absl::Status SendStatus(Lsn flushed, bool reply_requested = false);
+
+  /// Ends the stream cleanly: acknowledges `flushed`, ends the COPY and waits (at most
+  /// `timeout`) until the walsender answers, which it does only after it processed every
+  /// message before, so the slot's confirmed position is `flushed` when this returns OK.
+  /// Whatever the server still sends meanwhile is discarded (it was not acknowledged, so the
+  /// next START_REPLICATION sends it again). Without this, closing the socket right after the
+  /// last status leaves the walsender to apply it at some later moment. The stream is unusable
+  /// afterwards.
+  absl::Status Finish(Lsn flushed, absl::Duration timeout);
 
   Lsn flushed() const { return flushed_; }
   /// The highest server WAL end seen in XLogData or keepalives.

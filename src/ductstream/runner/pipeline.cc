@@ -153,8 +153,15 @@ class Pipeline::Impl {
     absl::Status write = queue_.failure();
     LogToastFill();
     if (stream_ != nullptr && write.ok()) {
-      // Final acknowledgement of what is now durable.
-      (void)stream_->SendStatus(Lsn(stats_.persisted_lsn.load()));
+      // Final acknowledgement of what is now durable, confirmed by the walsender before the
+      // connection closes: after a graceful stop the slot's position is the checkpoint.
+      const Lsn persisted(stats_.persisted_lsn.load());
+      if (read.ok()) {
+        absl::Status s = stream_->Finish(persisted, absl::Seconds(5));
+        if (!s.ok()) log_->warn("ending the replication stream: {}", s.ToString());
+      } else {
+        (void)stream_->SendStatus(persisted);  // the stream may be broken: best effort
+      }
     }
     for (auto& d : destinations_) {
       absl::Status s = d->Close();

@@ -587,6 +587,9 @@ TEST_F(PipelineTest, ADestinationStalledPastTheWalsenderTimeoutKeepsTheConnectio
   const absl::Status result = pipeline.Stop();
   ASSERT_TRUE(result.ok()) << result;
   EXPECT_EQ(pipeline.stats().reconnects.load(), 0) << "the walsender dropped a waiting reader";
+  // The reader waited behind the 4 s stall (the worker reports it as time spent waiting for
+  // the destinations).
+  EXPECT_GT(pipeline.stats().reader_blocked_ns.load(), absl::ToInt64Nanoseconds(absl::Seconds(2)));
   absl::MutexLock lock(&shared.mu);
   EXPECT_EQ(shared.rows.size(), 2000u);
 }

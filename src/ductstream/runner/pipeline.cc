@@ -44,10 +44,14 @@ class BatchQueue {
     auto admissible = [this, need = batch.bytes]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return !failure_.ok() || queue_.empty() || bytes_ + need <= max_bytes_;
     };
-    while (!mu_.AwaitWithTimeout(absl::Condition(&admissible), interval)) {
-      mu_.Unlock();
-      waiting();
-      mu_.Lock();
+    if (!admissible()) {
+      const absl::Time since = absl::Now();
+      while (!mu_.AwaitWithTimeout(absl::Condition(&admissible), interval)) {
+        mu_.Unlock();
+        waiting();
+        mu_.Lock();
+      }
+      blocked_ += absl::Now() - since;
     }
     if (!failure_.ok()) return failure_;
     bytes_ += batch.bytes;
@@ -101,6 +105,12 @@ class BatchQueue {
     return failure_;
   }
 
+  /// How long Push waited for room in all (the destinations were slower than the source).
+  absl::Duration blocked() const {
+    absl::MutexLock lock(&mu_);
+    return blocked_;
+  }
+
  private:
   mutable absl::Mutex mu_;
   const int64_t max_bytes_;
@@ -108,6 +118,7 @@ class BatchQueue {
   int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  absl::Duration blocked_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> failed_{false};
 };
 
@@ -150,6 +161,7 @@ class Pipeline::Impl {
     // hold complete transactions.
     queue_.Close();
     writer.join();
+    stats_.reader_blocked_ns.store(absl::ToInt64Nanoseconds(queue_.blocked()));
     absl::Status write = queue_.failure();
     LogToastFill();
     if (stream_ != nullptr && write.ok()) {

@@ -89,6 +89,9 @@ struct PipelineStats {
   std::atomic<int64_t> reconnects{0};
   std::atomic<uint64_t> persisted_lsn{0};
   std::atomic<int64_t> spilled_bytes{0};
+  /// Time the reader waited for room in the queue (the destinations were the bottleneck); set
+  /// when Run returns.
+  std::atomic<int64_t> reader_blocked_ns{0};
 };
 
 class Pipeline {

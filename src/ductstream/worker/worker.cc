@@ -363,9 +363,12 @@ absl::Status RunPrepared(PreparedFlow prepared, store::CheckpointStore* checkpoi
                             checkpoints);
   absl::Status status = pipeline.Run(stop);
   const auto& stats = pipeline.stats();
-  log->info("flow {}: {} rows in {} batches written, checkpoint {}, {} reconnects", flow,
-            stats.rows_written.load(), stats.batches_written.load(),
-            Lsn(stats.persisted_lsn.load()).ToString(), stats.reconnects.load());
+  log->info(
+      "flow {}: {} rows in {} batches written, checkpoint {}, {} reconnects, {:.2f} s waiting "
+      "for the destinations",
+      flow, stats.rows_written.load(), stats.batches_written.load(),
+      Lsn(stats.persisted_lsn.load()).ToString(), stats.reconnects.load(),
+      static_cast<double>(stats.reader_blocked_ns.load()) / 1e9);
   return status;
 }
 

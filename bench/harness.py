@@ -629,9 +629,14 @@ def pgbench_rate(pg, script, rate, seconds):
 
 
 def print_tables(runs, latency, out, quiet=False):
+    # others CPU s: what the rest of the machine (walsender, broker, Postgres background) used
+    # during the run; CPU floor s: the run's whole CPU (consumer + others) over the machine's
+    # cores, the time it would take if every core were busy all along. A run whose seconds are
+    # close to its floor was bound by the machine, not by waiting.
     lines = ["| workload | rows | WAL MB | consumer | seconds (each run) | rows/s (best) | ratio | "
-             "CPU s | CPU s / M rows | cores | host cores | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU s | CPU s / M rows | cores | host cores | others CPU s | CPU floor s | "
+             "peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         res = run["results"]
         rows = run["rows"] or 0
@@ -641,10 +646,14 @@ def print_tables(runs, latency, out, quiet=False):
             ratio = base / best["seconds"]
             cpu_m = best["cpu"] / (rows / 1e6) if rows else float("nan")
             all_s = " / ".join(f"{r['seconds']:.2f}" for r in mode_runs)
+            host_cpu = best.get("host", float("nan")) * best["seconds"]
+            others = host_cpu - best["cpu"]
+            floor = host_cpu / os.cpu_count()
             lines.append(f"| {run['workload']} | {rows} | {run['wal_mb']:.0f} | {mode} | "
                          f"{all_s} | {rows / best['seconds']:,.0f} | {ratio:.2f} | "
                          f"{best['cpu']:.1f} | {cpu_m:.1f} | {best['cpu'] / best['seconds']:.2f} | "
-                         f"{best.get('host', float('nan')):.2f} | {best['rss_mb']:.0f} |")
+                         f"{best.get('host', float('nan')):.2f} | {others:.1f} | {floor:.2f} | "
+                         f"{best['rss_mb']:.0f} |")
     lines += [""] + [f"- {run['description']}: loaded in {run['load_s']:.1f} s"
                      for run in runs]
     if latency:

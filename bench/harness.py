@@ -681,12 +681,16 @@ def main():
     p.add_argument("--latency-seconds", type=int, default=30)
     p.add_argument("--latency-batch-timeout", default="100ms")
     p.add_argument("--no-latency", action="store_true")
+    p.add_argument("--tcp", action="store_true")
     p.add_argument("--source-options", default="{}", type=json.loads)
     p.add_argument("--pg-state", required=True)
     p.add_argument("--results", required=True)
     args = p.parse_args()
 
     pg = Postgres(args.pg_state)
+    if args.tcp:
+        # The sandbox also listens on 127.0.0.1: the way a consumer on another host connects.
+        pg.dsn = pg.dsn.replace(f"host={pg.env['PGHOST']}", "host=127.0.0.1")
     proto = protocol_options(int(pg.psql("SHOW server_version_num")))
     log(f"PostgreSQL {pg.psql('SHOW server_version')}, protocol options {proto}")
     modes = args.modes.split(",")

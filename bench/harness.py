@@ -339,6 +339,9 @@ def mode_destination(mode, work, topic_prefix, bootstrap):
 
 def write_flow(pg, work, name, slot, mode, bootstrap, topic_prefix, source_extra):
     wire, dest = mode_destination(mode, work, topic_prefix, bootstrap)
+    # DS_BENCH_DEST_OPTIONS='{"librdkafka.batch.size": "4000000"}': extra destination options
+    # (for tuning experiments; the table's figures use the defaults).
+    dest["options"].update(json.loads(os.environ.get("DS_BENCH_DEST_OPTIONS", "{}")))
     source = {"dsn": pg.dsn, "slot": slot, "publication": "bench_pub", "batch_timeout": "200ms"}
     source.update(source_extra)
     flow = {"name": name, "wire_format": wire,

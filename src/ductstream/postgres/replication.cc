@@ -185,6 +185,31 @@ void ReplicationStream::FreeBuffer() {
   buffer_ = nullptr;
 }
 
+absl::StatusOr<bool> ReplicationStream::WaitForInput(absl::Duration timeout, int wake_fd) {
+  PGconn* conn = conn_->raw();
+  const int fd = PQsocket(conn);
+  fd_set readable;
+  FD_ZERO(&readable);
+  FD_SET(fd, &readable);
+  if (wake_fd >= 0) FD_SET(wake_fd, &readable);
+  timeval tv = absl::ToTimeval(timeout);
+  const int rc = select(std::max(fd, wake_fd) + 1, &readable, nullptr, nullptr, &tv);
+  if (rc < 0 && errno != EINTR) {
+    return absl::UnavailableError(
+        absl::StrCat("waiting for the walsender: ", std::strerror(errno)));
+  }
+  if (rc > 0 && wake_fd >= 0 && FD_ISSET(wake_fd, &readable)) {
+    uint64_t count;
+    (void)::read(wake_fd, &count, sizeof count);
+    return true;
+  }
+  if (rc > 0 && PQconsumeInput(conn) == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("reading from the walsender: ", PQerrorMessage(conn)));
+  }
+  return false;
+}
+
 absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration timeout,
                                                                 int wake_fd) {
   FreeBuffer();
@@ -197,26 +222,8 @@ absl::StatusOr<std::optional<XLogData>> ReplicationStream::Next(absl::Duration t
       if (!deadline.has_value()) deadline = absl::Now() + timeout;
       const absl::Duration left = *deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return std::nullopt;
-      const int fd = PQsocket(conn);
-      fd_set readable;
-      FD_ZERO(&readable);
-      FD_SET(fd, &readable);
-      if (wake_fd >= 0) FD_SET(wake_fd, &readable);
-      timeval tv = absl::ToTimeval(left);
-      int rc = select(std::max(fd, wake_fd) + 1, &readable, nullptr, nullptr, &tv);
-      if (rc < 0 && errno != EINTR) {
-        return absl::UnavailableError(
-            absl::StrCat("waiting for the walsender: ", std::strerror(errno)));
-      }
-      if (rc > 0 && wake_fd >= 0 && FD_ISSET(wake_fd, &readable)) {
-        uint64_t count;
-        (void)::read(wake_fd, &count, sizeof count);
-        return std::nullopt;
-      }
-      if (rc > 0 && PQconsumeInput(conn) == 0) {
-        return absl::UnavailableError(
-            absl::StrCat("reading from the walsender: ", PQerrorMessage(conn)));
-      }
+      DS_ASSIGN_OR_RETURN(const bool woken, WaitForInput(left, wake_fd));
+      if (woken) return std::nullopt;
       continue;
     }
     if (len == -1) {
@@ -281,28 +288,13 @@ absl::Status ReplicationStream::Finish(Lsn flushed, absl::Duration timeout) {
         absl::StrCat("ending the replication COPY: ", PQerrorMessage(conn)));
   }
   const absl::Time deadline = absl::Now() + timeout;
-  // Waits for the socket until the deadline, then lets libpq read what arrived.
   auto read_more = [&]() -> absl::Status {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError(absl::StrCat("the walsender did not end the COPY within ",
                                                       absl::FormatDuration(timeout)));
     }
-    const int fd = PQsocket(conn);
-    fd_set readable;
-    FD_ZERO(&readable);
-    FD_SET(fd, &readable);
-    timeval tv = absl::ToTimeval(left);
-    const int rc = select(fd + 1, &readable, nullptr, nullptr, &tv);
-    if (rc < 0 && errno != EINTR) {
-      return absl::UnavailableError(
-          absl::StrCat("waiting for the walsender: ", std::strerror(errno)));
-    }
-    if (rc > 0 && PQconsumeInput(conn) == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("reading from the walsender: ", PQerrorMessage(conn)));
-    }
-    return absl::OkStatus();
+    return WaitForInput(left).status();
   };
   for (;;) {
     char* data = nullptr;

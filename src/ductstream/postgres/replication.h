@@ -103,6 +103,9 @@ class ReplicationStream {
   ReplicationStream(std::unique_ptr<Connection> conn, ProtocolOptions options)
       : conn_(std::move(conn)), options_(std::move(options)) {}
   void FreeBuffer();
+  /// Waits up to `timeout` for the socket (or `wake_fd`), then lets libpq read what arrived.
+  /// True when `wake_fd` woke it (drained).
+  absl::StatusOr<bool> WaitForInput(absl::Duration timeout, int wake_fd = -1);
 
   std::unique_ptr<Connection> conn_;
   ProtocolOptions options_;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -80,16 +81,28 @@ class SnapshotE2eTest : public WorkerE2eTest {
   }
 
   bool LogContains(absl::string_view text) { return absl::StrContains(ReadFile(Log()), text); }
+
+  // The slot is listed in pg_replication_slots while CREATE_REPLICATION_SLOT still waits for a
+  // consistent point; a writer starting then may commit before it (its row is then copied, not
+  // streamed). The worker logs the slot once it and its snapshot exist.
+  std::function<bool()> SlotCreated() {
+    return [this] { return LogContains("created replication slot"); };
+  }
+
+  // Empty batch_timeout periods before the worker stops once the copy is done: the walsender
+  // may first spend seconds decoding WAL that tests running beside this one write.
+  static constexpr const char* kDrainReads = "25";
 };
 
 TEST_F(SnapshotE2eTest, AMillionRowsChangedDuringTheSnapshotArriveExactlyOnce) {
   constexpr int64_t kRows = 1000000;
   CreateBigTable(kRows);
   const std::string flow = WriteFlow({{"snapshot_workers", "2"}, {"snapshot_chunk_bytes", "8MiB"}});
-  auto worker = Spawn(flow, {"-max-empty-reads", "5"});
+  auto worker = Spawn(flow, {"-max-empty-reads", kDrainReads});
   ASSERT_NE(worker, nullptr);
-  // Writers change the table while it is copied, from the moment the slot exists.
-  ASSERT_TRUE(testing::WaitFor([&] { return SlotExists(); }, absl::Seconds(60)));
+  // Writers change the table while it is copied, from the moment the slot (and the snapshot the
+  // copy reads) exists.
+  ASSERT_TRUE(testing::WaitFor(SlotCreated(), absl::Seconds(60)));
   std::atomic<bool> stop{false};
   std::atomic<int64_t> commits{0};
   std::thread writers = StartWriters(stop, commits, kRows);
@@ -129,7 +142,7 @@ TEST_F(SnapshotE2eTest, KilledThreeTimesDuringTheSnapshotResumesWithTheChunksNot
     auto worker = Spawn(flow);
     ASSERT_NE(worker, nullptr);
     if (kill == 0) {
-      ASSERT_TRUE(testing::WaitFor([&] { return SlotExists(); }, absl::Seconds(60)));
+      ASSERT_TRUE(testing::WaitFor(SlotCreated(), absl::Seconds(60)));
       writers = StartWriters(stop, commits, kRows);
     }
     // Kill once a few more chunks are durable, mid-snapshot.
@@ -141,7 +154,7 @@ TEST_F(SnapshotE2eTest, KilledThreeTimesDuringTheSnapshotResumesWithTheChunksNot
     worker->Wait();
     done_at_kill = DoneChunks();
   }
-  auto final_run = Spawn(flow, {"-max-empty-reads", "5"});
+  auto final_run = Spawn(flow, {"-max-empty-reads", kDrainReads});
   ASSERT_NE(final_run, nullptr);
   const bool finished =
       testing::WaitFor([&] { return LogContains("snapshot complete"); }, absl::Seconds(400));

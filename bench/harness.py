@@ -462,11 +462,15 @@ def run_workload(pg, wl, modes, args, work, proto, bootstrap):
     # (slot, consumer): each repetition runs the baseline then every mode; a last baseline
     # closes the sequence, so that every mode has a baseline run on either side.
     # DS_BENCH_ALT_WORKER=PATH runs every mode with that binary too (as "<mode>@alt"): an A/B
-    # comparison of two builds on the same WAL.
+    # comparison of two builds on the same WAL. The second of two back-to-back runs of the same
+    # mode tends to be faster even with the same binary (an A/A run: 4-25 % less worker CPU,
+    # docs/benchmarks.md), so the pair's order alternates between repetitions: use an even
+    # --repeat for A/B.
     alt = os.environ.get("DS_BENCH_ALT_WORKER")
-    all_modes = [m for mode in modes for m in ([mode, mode + "@alt"] if alt else [mode])]
     plan = []
     for rep in range(args.repeat):
+        pair = (lambda m: [m, m + "@alt"]) if rep % 2 == 0 else (lambda m: [m + "@alt", m])
+        all_modes = [m for mode in modes for m in (pair(mode) if alt else [mode])]
         plan += [(f"baseline_{rep}", "baseline")] + [
             (f"{m.replace('-', '_').replace('@', '_')}_{rep}", m) for m in all_modes]
     plan.append((f"baseline_{args.repeat}", "baseline"))
@@ -696,6 +700,9 @@ def main():
         pg.dsn = pg.dsn.replace(f"host={pg.env['PGHOST']}", "host=127.0.0.1")
     proto = protocol_options(int(pg.psql("SHOW server_version_num")))
     log(f"PostgreSQL {pg.psql('SHOW server_version')}, protocol options {proto}")
+    if os.environ.get("DS_BENCH_ALT_WORKER") and args.repeat % 2 == 1:
+        log("note: an A/B comparison (DS_BENCH_ALT_WORKER) needs an even --repeat: the order of "
+            "the two builds alternates, and the second of two back-to-back runs is often faster")
     modes = args.modes.split(",")
     workloads = []
     for w in args.workloads.split(","):

@@ -580,6 +580,12 @@ absl::Status BatchBuilder::AdvanceIdle(Lsn server_lsn) {
   return Flush();
 }
 
+absl::Status BatchBuilder::FlushThrough(Lsn server_lsn) {
+  if (in_txn_) return absl::OkStatus();
+  if (server_lsn > committed_end_) committed_end_ = server_lsn;
+  return Flush();
+}
+
 absl::Status BatchBuilder::CutInsideTransaction() {
   std::vector<Part> parts;
   DS_RETURN_IF_ERROR(FinishAll(parts));

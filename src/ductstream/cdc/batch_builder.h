@@ -71,6 +71,14 @@ class BatchBuilder final : public postgres::pgoutput::Handler {
   /// to `server_lsn` (a keepalive's WAL position) so the slot does not retain WAL forever.
   absl::Status AdvanceIdle(Lsn server_lsn);
 
+  /// Flush(), with the checkpoint at `server_lsn` (the WAL position of the server's latest
+  /// message) when that is beyond the last commit. Between transactions every change the server
+  /// decoded before that position has arrived: the walsender sends a transaction when it decodes
+  /// its commit, before it moves past it. So the batch that ends a burst also covers the WAL
+  /// after its last commit, instead of a separate AdvanceIdle a period later. Does nothing inside
+  /// a transaction; the caller must not pass a position while a streamed transaction is open.
+  absl::Status FlushThrough(Lsn server_lsn);
+
   /// Drops the rows of a transaction that will never commit here (connection lost): the server
   /// sends it again from its start. Complete transactions stay pending.
   void DiscardOpenTransaction();

@@ -501,7 +501,11 @@ class Pipeline::Impl {
       if (builder_->has_pending() && !builder_->in_transaction()) {
         if (!pending_since.has_value()) pending_since = now;
         if (now - *pending_since >= src.batch_timeout) {
-          DS_RETURN_IF_ERROR(builder_->Flush());
+          // The batch's checkpoint covers what the server has sent since the last commit too:
+          // at the end of a burst the slot reaches the server's position with this batch rather
+          // than with the idle advance below, a period later.
+          DS_RETURN_IF_ERROR(builder_->FlushThrough(
+              assembler_->has_open_streams() ? Lsn() : stream_->server_wal_end()));
           pending_since.reset();
         }
       } else if (!builder_->has_pending()) {

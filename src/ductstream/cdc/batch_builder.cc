@@ -127,6 +127,7 @@ class BatchBuilder::RelationBuilder {
     if (rows_ == 0) {
       first_commit_lsn_ = commit_lsn;
       first_seq_ = seq;
+      ReserveLikeLastBatch();
     }
     int64_t size = kRowOverhead;
     unchanged_.clear();
@@ -262,6 +263,7 @@ class BatchBuilder::RelationBuilder {
       columns.push_back(std::move(array));
     }
     part.changes.records = arrow::RecordBatch::Make(schema_, rows_, std::move(columns));
+    last_rows_ = rows_;
     rows_ = 0;
     txn_epoch_ = kNoEpoch;
     std::fill(seen_after_.begin(), seen_after_.end(), 0);
@@ -285,6 +287,24 @@ class BatchBuilder::RelationBuilder {
         before_valid_(pool),
         exact_(pool, std::make_shared<arrow::StringBuilder>(pool),
                std::make_shared<arrow::StringBuilder>(pool)) {}
+
+  // Room for a batch like the last one (ColumnDecoder::ReserveLikeLastBatch): the per-row
+  // columns here, each column's values in its decoders. Failures only mean growing as usual.
+  void ReserveLikeLastBatch() {
+    if (last_rows_ == 0) return;
+    const int64_t rows = last_rows_ + last_rows_ / 8;
+    (void)op_.Reserve(rows);
+    (void)op_.ReserveData(rows * static_cast<int64_t>(OperationName(Operation::kUpdate).size()));
+    (void)lsn_.Reserve(rows);
+    (void)commit_lsn_.Reserve(rows);
+    (void)commit_ts_.Reserve(rows);
+    (void)xid_.Reserve(rows);
+    (void)seq_.Reserve(rows);
+    (void)unchanged_list_.Reserve(rows);
+    (void)exact_.Reserve(rows);
+    for (auto& d : after_) d->ReserveLikeLastBatch();
+    for (auto& d : before_) d->ReserveLikeLastBatch();
+  }
 
   absl::Status AppendCell(postgres::ColumnDecoder& decoder, const pgo::Cell& cell, size_t c,
                           bool before, int64_t* size) {
@@ -338,6 +358,7 @@ class BatchBuilder::RelationBuilder {
   arrow::MapBuilder exact_;
 
   int64_t rows_ = 0;
+  int64_t last_rows_ = 0;  // rows of the last finished batch
   Lsn first_commit_lsn_;
   int64_t first_seq_ = 0;
   int64_t txn_epoch_ = kNoEpoch;

@@ -2,11 +2,13 @@
 
 #include <arrow/buffer_builder.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -1771,7 +1773,32 @@ class DecoderBase : public ColumnDecoder {
   void AddUnrepresentable(std::string text) {
     unrepresentable_.push_back({length(), std::move(text)});
   }
+  /// The last finished batch's values and value bytes, plus an eighth: what
+  /// ReserveLikeLastBatch reserves. Recorded by Finish.
+  template <typename Builder>
+  void RememberBatchSize(const Builder& builder) {
+    last_length_ = builder.length();
+    if constexpr (std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::StringType>, Builder> ||
+                  std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::BinaryType>, Builder>) {
+      last_data_bytes_ = builder.value_data_length();
+    }
+  }
+  template <typename Builder>
+  void ReserveLikeLast(Builder& builder) {
+    // Binary offsets are 32-bit: never ask for more value bytes than they can address.
+    constexpr int64_t kMaxData = std::numeric_limits<int32_t>::max() - 1;
+    if (last_length_ > 0) (void)builder.Reserve(last_length_ + last_length_ / 8);
+    if constexpr (std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::StringType>, Builder> ||
+                  std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::BinaryType>, Builder>) {
+      if (last_data_bytes_ > 0) {
+        (void)builder.ReserveData(std::min(kMaxData, last_data_bytes_ + last_data_bytes_ / 8));
+      }
+    }
+  }
+
   std::shared_ptr<arrow::DataType> type_;
+  int64_t last_length_ = 0;
+  int64_t last_data_bytes_ = 0;
 };
 
 // Traits for fixed-width Arrow types: Binary/Text parse one value; `*fits = false` marks a
@@ -2046,11 +2073,13 @@ class ScalarDecoder final : public DecoderBase {
   absl::Status AppendNull() override { return FromArrow(builder_.AppendNull()); }
   int64_t length() const override { return builder_.length(); }
   absl::StatusOr<std::shared_ptr<arrow::Array>> Finish() override {
+    RememberBatchSize(builder_);
     std::shared_ptr<arrow::Array> out;
     DS_RETURN_IF_ERROR(FromArrow(builder_.Finish(&out)));
     unrepresentable_.clear();
     return out;
   }
+  void ReserveLikeLastBatch() override { ReserveLikeLast(builder_); }
 
  private:
   Traits traits_;
@@ -2079,11 +2108,13 @@ class Utf8Decoder final : public DecoderBase {
   absl::Status AppendNull() override { return FromArrow(builder_.AppendNull()); }
   int64_t length() const override { return builder_.length(); }
   absl::StatusOr<std::shared_ptr<arrow::Array>> Finish() override {
+    RememberBatchSize(builder_);
     std::shared_ptr<arrow::Array> out;
     DS_RETURN_IF_ERROR(FromArrow(builder_.Finish(&out)));
     unrepresentable_.clear();
     return out;
   }
+  void ReserveLikeLastBatch() override { ReserveLikeLast(builder_); }
 
  private:
   static int32_t Len(absl::string_view s) { return static_cast<int32_t>(s.size()); }
@@ -2142,11 +2173,13 @@ class ByteaDecoder final : public DecoderBase {
   absl::Status AppendNull() override { return FromArrow(builder_.AppendNull()); }
   int64_t length() const override { return builder_.length(); }
   absl::StatusOr<std::shared_ptr<arrow::Array>> Finish() override {
+    RememberBatchSize(builder_);
     std::shared_ptr<arrow::Array> out;
     DS_RETURN_IF_ERROR(FromArrow(builder_.Finish(&out)));
     unrepresentable_.clear();
     return out;
   }
+  void ReserveLikeLastBatch() override { ReserveLikeLast(builder_); }
 
  private:
   arrow::BinaryBuilder builder_;

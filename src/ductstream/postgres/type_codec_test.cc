@@ -712,3 +712,46 @@ TEST(TypeCodecTest, MalformedInputIsAnErrorNotGarbage) {
 
 }  // namespace
 }  // namespace ductstream::postgres
+
+namespace ductstream::postgres {
+namespace {
+
+// Batches after the first start with room for one like the last (ReserveLikeLastBatch): values
+// must come out whole whether a batch stays within that room, outgrows it or is much smaller.
+TEST(TypeCodecTest, BatchesReservedLikeTheLastOneKeepEveryValue) {
+  for (const Oid oid : {Oid(25), Oid(17), Oid(20)}) {  // text (utf8), bytea, int8
+    SCOPED_TRACE(absl::StrCat("oid ", oid.value()));
+    auto decoder = MakeColumnDecoder(oid, -1, {});
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    int64_t next = 0;
+    for (const int rows : {100, 100, 1000, 3, 0, 50}) {
+      (*decoder)->ReserveLikeLastBatch();
+      std::vector<std::string> want;
+      for (int i = 0; i < rows; ++i, ++next) {
+        std::string v = absl::StrCat(next * 7919);
+        if (i % 10 == 3) {
+          ASSERT_TRUE((*decoder)->AppendNull().ok());
+          want.push_back("null");
+          continue;
+        }
+        ASSERT_TRUE(
+            (*decoder)->AppendText(oid == Oid(17) ? absl::StrCat("\\x3", next % 10) : v).ok());
+        want.push_back(oid == Oid(17) ? std::string(1, static_cast<char>('0' + next % 10)) : v);
+      }
+      auto array = (*decoder)->Finish();
+      ASSERT_TRUE(array.ok()) << array.status();
+      ASSERT_TRUE((*array)->ValidateFull().ok());
+      ASSERT_EQ((*array)->length(), rows);
+      for (int i = 0; i < rows; ++i) {
+        auto scalar = (*array)->GetScalar(i);
+        ASSERT_TRUE(scalar.ok());
+        const std::string got = (*scalar)->is_valid ? (*scalar)->ToString() : "null";
+        EXPECT_EQ(got, want[static_cast<size_t>(i)])
+            << "row " << i << " of a " << rows << "-row batch";
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ductstream::postgres

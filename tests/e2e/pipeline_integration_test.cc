@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -185,8 +186,9 @@ class PipelineTest : public testing::PostgresTest {
     auto sql = Connection::Connect(pg().Dsn(db_));
     ASSERT_TRUE(sql.ok()) << sql.status();
     sql_ = std::move(*sql);
-    auto store = store::OpenSqliteCheckpointStore(
-        absl::StrCat(::testing::TempDir(), "/", testing::PgSandbox::UniqueName("cp"), ".db"));
+    store_path_ =
+        absl::StrCat(::testing::TempDir(), "/", testing::PgSandbox::UniqueName("cp"), ".db");
+    auto store = store::OpenSqliteCheckpointStore(store_path_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     options_.flow = FlowId(testing::PgSandbox::UniqueName("flow"));
@@ -202,6 +204,13 @@ class PipelineTest : public testing::PostgresTest {
       (void)sql_->Exec(absl::StrCat("SELECT pg_drop_replication_slot('", options_.source.slot,
                                     "') FROM pg_replication_slots WHERE slot_name = '",
                                     options_.source.slot, "' AND NOT active"));
+    }
+    store_.reset();
+    if (!store_path_.empty()) {
+      std::error_code ec;
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+        std::filesystem::remove(store_path_ + suffix, ec);
+      }
     }
   }
 
@@ -250,6 +259,7 @@ class PipelineTest : public testing::PostgresTest {
 
   std::string db_;
   std::unique_ptr<Connection> sql_;
+  std::string store_path_;
   std::unique_ptr<store::CheckpointStore> store_;
   runner::PipelineOptions options_;
 };

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <random>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
@@ -87,8 +88,13 @@ std::string PgSandbox::Dsn(absl::string_view dbname) const {
 
 std::string PgSandbox::UniqueName(absl::string_view prefix) {
   static std::atomic<int> counter{0};
-  std::string name =
-      absl::AsciiStrToLower(absl::StrCat(prefix, "_", getpid(), "_", counter.fetch_add(1)));
+  // The pid alone repeats: pids are reused, and what an earlier test process left behind (its
+  // checkpoint file under TempDir(), a slot in a sandbox kept with DS_PG_SANDBOX) must never be
+  // picked up by a later one that got the same pid. A random token per process makes names
+  // unique across runs too.
+  static const uint32_t token = std::random_device{}();
+  std::string name = absl::AsciiStrToLower(absl::StrCat(
+      prefix, "_", getpid(), "_", absl::Hex(token, absl::kZeroPad8), "_", counter.fetch_add(1)));
   if (name.size() > 63) name = name.substr(name.size() - 63);
   return name;
 }

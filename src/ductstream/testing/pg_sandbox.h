@@ -35,7 +35,7 @@ class PgSandbox {
   int port() const { return port_; }
 
   /// A name unique across processes and calls, valid as a database, slot or publication name:
-  /// "<prefix>_<pid>_<counter>", lower case, at most 63 bytes.
+  /// "<prefix>_<pid>_<random per process>_<counter>", lower case, at most 63 bytes.
   static std::string UniqueName(absl::string_view prefix);
 
   /// Creates a fresh, empty database and returns its name.

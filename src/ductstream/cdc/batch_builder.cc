@@ -596,9 +596,8 @@ void BatchBuilder::StartAt(Lsn position) {
 }
 
 absl::Status BatchBuilder::AdvanceIdle(Lsn server_lsn) {
-  if (in_txn_ || batch_rows_ > 0 || !retired_.empty()) return absl::OkStatus();
-  if (server_lsn > committed_end_) committed_end_ = server_lsn;
-  return Flush();
+  if (batch_rows_ > 0 || !retired_.empty()) return absl::OkStatus();
+  return FlushThrough(server_lsn);
 }
 
 absl::Status BatchBuilder::FlushThrough(Lsn server_lsn) {

@@ -1764,6 +1764,12 @@ absl::StatusOr<RendererPtr> MakeRenderer(uint32_t oid, const TypeLookup& lookup,
 // ---------------------------------------------------------------------------------------------
 // Decoders
 
+// Builders with a value-data buffer besides their values (utf8, binary): ReserveData applies.
+template <typename Builder>
+constexpr bool kHasValueData =
+    std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::StringType>, Builder> ||
+    std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::BinaryType>, Builder>;
+
 class DecoderBase : public ColumnDecoder {
  public:
   explicit DecoderBase(std::shared_ptr<arrow::DataType> type) : type_(std::move(type)) {}
@@ -1778,8 +1784,7 @@ class DecoderBase : public ColumnDecoder {
   template <typename Builder>
   void RememberBatchSize(const Builder& builder) {
     last_length_ = builder.length();
-    if constexpr (std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::StringType>, Builder> ||
-                  std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::BinaryType>, Builder>) {
+    if constexpr (kHasValueData<Builder>) {
       last_data_bytes_ = builder.value_data_length();
     }
   }
@@ -1788,8 +1793,7 @@ class DecoderBase : public ColumnDecoder {
     // Binary offsets are 32-bit: never ask for more value bytes than they can address.
     constexpr int64_t kMaxData = std::numeric_limits<int32_t>::max() - 1;
     if (last_length_ > 0) (void)builder.Reserve(last_length_ + last_length_ / 8);
-    if constexpr (std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::StringType>, Builder> ||
-                  std::is_base_of_v<arrow::BaseBinaryBuilder<arrow::BinaryType>, Builder>) {
+    if constexpr (kHasValueData<Builder>) {
       if (last_data_bytes_ > 0) {
         (void)builder.ReserveData(std::min(kMaxData, last_data_bytes_ + last_data_bytes_ / 8));
       }

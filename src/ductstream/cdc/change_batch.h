@@ -90,6 +90,14 @@ struct RelationChanges {
   std::string QualifiedName() const { return schema + "." + table; }
 };
 
+/// What the data path did with a batch of a streamed transaction before the transaction
+/// committed (runner::Pipeline: destinations' Stage); opaque here, carried from the batch's
+/// speculative build to its delivery.
+class StagedWork {
+ public:
+  virtual ~StagedWork() = default;
+};
+
 struct ChangeBatch {
   /// In order of first appearance in the WAL.
   std::vector<RelationChanges> relations;
@@ -100,6 +108,9 @@ struct ChangeBatch {
   Lsn checkpoint;
   /// Approximate memory held by the batch, for the in-flight byte budget.
   int64_t bytes = 0;
+  /// Set on a batch of a streamed transaction whose destinations staged it before the commit,
+  /// when the batch was delivered exactly as staged (but for its commit labels).
+  std::shared_ptr<StagedWork> staged;
 
   int64_t num_rows() const {
     int64_t n = 0;

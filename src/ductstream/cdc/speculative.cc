@@ -191,6 +191,7 @@ struct SpeculativeStreams::Txn {
   struct Stored {
     ChangeBatch batch;                               // its records are null once spilled
     std::vector<std::pair<int64_t, int64_t>> spans;  // per relation, in the spill file
+    std::shared_ptr<StagedWork> staged;              // from the stager, if any
   };
   std::unique_ptr<BatchBuilder> builder;
   std::vector<Stored> batches;
@@ -228,7 +229,9 @@ absl::StatusOr<SpeculativeStreams::Txn*> SpeculativeStreams::Open(Xid top) {
   txn->builder = std::make_unique<BatchBuilder>(options_, lookup_, [this, txn](ChangeBatch batch) {
     txn->stored_bytes += batch.bytes;
     stored_bytes_ += batch.bytes;
-    txn->batches.push_back(Txn::Stored{std::move(batch), {}});
+    // The batch cut by the commit itself is delivered at once: nothing to gain from staging.
+    std::shared_ptr<StagedWork> staged = stager_ && !committing_ ? stager_(batch) : nullptr;
+    txn->batches.push_back(Txn::Stored{std::move(batch), {}, std::move(staged)});
     return absl::OkStatus();
   });
   pgo::BeginMessage begin;  // commit position and time are labelled at Stream Commit
@@ -304,8 +307,11 @@ absl::Status SpeculativeStreams::Commit(
     commit.commit_lsn = msg.commit_lsn;
     commit.end_lsn = msg.end_lsn;
     commit.commit_time = msg.commit_time;
-    DS_RETURN_IF_ERROR(txn.builder->OnCommit(commit));
-    DS_RETURN_IF_ERROR(txn.builder->Flush());  // the last batch, with the checkpoint
+    committing_ = true;
+    absl::Status flushed = txn.builder->OnCommit(commit);
+    if (flushed.ok()) flushed = txn.builder->Flush();  // the last batch, with the checkpoint
+    committing_ = false;
+    DS_RETURN_IF_ERROR(flushed);
 
     std::vector<SeqRange> dropped;
     for (size_t i = 0; i < txn.runs.size(); ++i) {
@@ -341,6 +347,9 @@ absl::Status SpeculativeStreams::Commit(
         if (any) kept.push_back(std::move(r));
       }
       batch.relations = std::move(kept);
+      // What was staged holds exactly these rows only if no row had to be cut out.
+      if (dropped.empty()) batch.staged = std::move(s.staged);
+      s.staged.reset();
       batch.bytes = 0;
       for (const auto& r : batch.relations) {
         batch.bytes += arrow::util::TotalBufferSize(*r.records);

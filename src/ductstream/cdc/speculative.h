@@ -70,6 +70,13 @@ class SpeculativeStreams {
   /// Forgets every open transaction (the connection was lost: the server resends them).
   void Clear();
 
+  /// Called with each batch of a streamed transaction as it is finished, before the
+  /// transaction commits (placeholder commit labels): what it returns (null for nothing) is
+  /// attached to the labelled batch that Commit emits, unless rows of an aborted
+  /// subtransaction had to be cut out, and dropped if the transaction aborts.
+  using Stager = std::function<std::shared_ptr<StagedWork>(const ChangeBatch& unlabelled)>;
+  void set_stager(Stager stager) { stager_ = std::move(stager); }
+
   bool empty() const { return txns_.empty(); }
   /// Memory of finished batches not spilled, plus the rows being built.
   int64_t memory_bytes() const;
@@ -91,6 +98,8 @@ class SpeculativeStreams {
   std::string spill_dir_;
   absl::flat_hash_map<uint32_t, std::unique_ptr<Txn>> txns_;
   int64_t stored_bytes_ = 0;  // finished batches held in memory, all transactions
+  Stager stager_;
+  bool committing_ = false;  // inside Commit: batches finished now are not staged
   int64_t spilled_bytes_total_ = 0;
 };
 

@@ -205,5 +205,102 @@ TEST(SpeculativeStreamsTest, LabelsCommitAndRenumbersAroundAbortedSubtransaction
   EXPECT_NE(out.rows[16].find("|__commit_lsn=6000|"), std::string::npos);
 }
 
+// What a stager made of a batch before its transaction committed; counts its destruction.
+struct Recorded final : StagedWork {
+  Recorded(int64_t rows, int64_t first_seq, uint64_t commit_lsn, int* destroyed)
+      : rows(rows), first_seq(first_seq), commit_lsn(commit_lsn), destroyed(destroyed) {}
+  ~Recorded() override { ++*destroyed; }
+  int64_t rows;
+  int64_t first_seq;
+  uint64_t commit_lsn;  // the placeholder the staged batch carried
+  int* destroyed;
+};
+
+TEST(SpeculativeStreamsTest, StagedBatchesReachTheirCommitUnlessRowsWereCutOut) {
+  std::vector<std::string> m;
+  // 500 commits whole; 600 commits after a subtransaction aborted; 700 aborts.
+  m.push_back(StreamStart(500, true));
+  m.push_back(Relation(500, true));
+  for (int i = 0; i < 40; ++i) m.push_back(Insert(500, true, i, "whole"));
+  m.push_back(StreamStop());
+  m.push_back(StreamStart(600, true));
+  m.push_back(Relation(600, true));
+  for (int i = 100; i < 140; ++i) m.push_back(Insert(i < 110 ? 601 : 600, true, i, "cut"));
+  m.push_back(StreamStop());
+  m.push_back(StreamAbort(600, 601));
+  m.push_back(StreamStart(700, true));
+  m.push_back(Relation(700, true));
+  for (int i = 200; i < 240; ++i) m.push_back(Insert(700, true, i, "aborted"));
+  m.push_back(StreamStop());
+
+  BuilderOptions options;
+  options.batch_rows = 1000;
+  options.max_batch_bytes = 300;  // a few rows per batch
+  std::vector<ChangeBatch> emitted;
+  BatchBuilder builder(options, NoCatalog, [&](ChangeBatch batch) {
+    emitted.push_back(std::move(batch));
+    return absl::OkStatus();
+  });
+  TxnBuffer buffer(1 << 20, "");
+  SpeculativeStreams streams(options, NoCatalog, /*memory_limit=*/1, "");  // spills too
+  int staged = 0;
+  int destroyed = 0;
+  streams.set_stager([&](const ChangeBatch& unlabelled) -> std::shared_ptr<StagedWork> {
+    ++staged;
+    EXPECT_FALSE(unlabelled.checkpoint.valid());
+    EXPECT_EQ(unlabelled.relations.size(), 1u);
+    const RelationChanges& r = unlabelled.relations.front();
+    const auto& commit =
+        static_cast<const arrow::UInt64Array&>(*r.records->GetColumnByName(kCommitLsnColumn));
+    return std::make_shared<Recorded>(r.num_rows(), r.first_seq, commit.Value(0), &destroyed);
+  });
+  TransactionAssembler assembler(2, false, builder, buffer, &streams);
+  uint64_t lsn = 100;
+  auto process = [&](const std::string& message) {
+    absl::Status s = assembler.Process(Lsn(lsn), message);
+    ASSERT_TRUE(s.ok()) << s;
+    lsn += 10;
+  };
+  for (const std::string& message : m) process(message);
+  const int staged_while_streaming = staged;
+  EXPECT_GT(staged_while_streaming, 6) << "each transaction was meant to span batches";
+  EXPECT_TRUE(emitted.empty()) << "nothing is delivered before a commit";
+
+  process(StreamAbort(700, 700));
+  const int staged_for_700 = destroyed;
+  EXPECT_GT(staged_for_700, 0) << "an aborted transaction's stagings are dropped";
+
+  process(StreamCommit(500, 5000, 1));
+  int whole_staged = 0;
+  for (const ChangeBatch& batch : emitted) {
+    if (batch.staged == nullptr) {
+      EXPECT_TRUE(batch.checkpoint.valid()) << "only the batch cut by the commit is not staged";
+      continue;
+    }
+    ++whole_staged;
+    const auto* r = dynamic_cast<const Recorded*>(batch.staged.get());
+    ASSERT_NE(r, nullptr);
+    ASSERT_EQ(batch.relations.size(), 1u);
+    EXPECT_EQ(r->rows, batch.relations.front().num_rows());
+    EXPECT_EQ(r->first_seq, batch.relations.front().first_seq);
+    EXPECT_EQ(r->commit_lsn, 0u) << "staged with a placeholder";
+    EXPECT_EQ(batch.relations.front().first_commit_lsn, Lsn(5000));
+  }
+  EXPECT_GT(whole_staged, 2);
+  EXPECT_EQ(staged, staged_while_streaming) << "the batch cut by the commit is not staged";
+
+  const size_t before_600 = emitted.size();
+  process(StreamCommit(600, 6000, 2));
+  ASSERT_GT(emitted.size(), before_600);
+  int64_t rows_600 = 0;
+  for (size_t i = before_600; i < emitted.size(); ++i) {
+    EXPECT_EQ(emitted[i].staged, nullptr) << "rows were cut out: the staging does not match";
+    rows_600 += emitted[i].num_rows();
+  }
+  EXPECT_EQ(rows_600, 30);
+  emitted.clear();  // the batches of 500 release their stagings
+  EXPECT_EQ(destroyed, staged) << "every staging is released";
+}
+
 }  // namespace
 }  // namespace ductstream::cdc

@@ -19,9 +19,9 @@ class Prepared {
   virtual ~Prepared() = default;
 };
 
-/// Lifecycle: construct (configured, connected lazily or eagerly) → (Prepare →) Write* → Close.
-/// Write, WritePrepared and Close are called from one writer thread; only Prepare runs
-/// elsewhere.
+/// Lifecycle: construct (configured, connected lazily or eagerly) → (Stage →) (Prepare or
+/// PrepareStaged →) Write* → Close. Write, WritePrepared and Close are called from one writer
+/// thread; Stage, Prepare and PrepareStaged run elsewhere.
 class Destination {
  public:
   virtual ~Destination() = default;
@@ -44,6 +44,24 @@ class Destination {
   virtual absl::Status WritePrepared(const cdc::ChangeBatch& batch,
                                      std::unique_ptr<Prepared> /*prepared*/) {
     return Write(batch);
+  }
+
+  /// True when the connector can do most of Prepare for a batch of a streamed transaction while
+  /// the transaction is still streaming (Stage), leaving only its commit labels for after the
+  /// commit (PrepareStaged). Only for connectors that prepare.
+  virtual bool stages() const { return false; }
+  /// Prepare for `unlabelled`, a batch of a streamed transaction that has not committed yet (and
+  /// may abort): its __commit_lsn and __commit_ts hold placeholders. Makes nothing visible; what
+  /// it returns is destroyed unused when the transaction aborts. Thread-safe, like Prepare.
+  virtual absl::StatusOr<std::unique_ptr<Prepared>> Stage(const cdc::ChangeBatch& /*unlabelled*/) {
+    return absl::UnimplementedError("this destination does not stage");
+  }
+  /// Prepare for `batch`, given what Stage returned for the same batch before its transaction
+  /// committed: `batch` is that batch labelled with the commit (otherwise identical). On an
+  /// error the data path falls back to Prepare(batch). Thread-safe, like Prepare.
+  virtual absl::StatusOr<std::unique_ptr<Prepared>> PrepareStaged(
+      const cdc::ChangeBatch& batch, std::unique_ptr<Prepared> /*staged*/) {
+    return Prepare(batch);
   }
   virtual absl::Status Close() { return absl::OkStatus(); }
 };

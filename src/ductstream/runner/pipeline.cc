@@ -212,13 +212,75 @@ class Pipeline::Impl {
 
   // --- writer thread -------------------------------------------------------------------------
 
+  using PreparedFuture = std::future<absl::StatusOr<std::unique_ptr<Prepared>>>;
+
   // A batch between the queue and its write: destinations that prepare (encode) do so on their
   // own threads while earlier batches are written, so encoding uses a second core.
   struct InFlight {
     std::shared_ptr<const cdc::ChangeBatch> batch;
     // Per destination; not valid() for destinations that do not prepare.
-    std::vector<std::future<absl::StatusOr<std::unique_ptr<Prepared>>>> prepared;
+    std::vector<PreparedFuture> prepared;
   };
+
+  // A streamed transaction's batch staged by the destinations that stage, while the
+  // transaction streams (Stage), carried on the batch to its delivery after the commit.
+  // Destroyed unused (the transaction aborted, or rows of it had to be cut out): the futures
+  // wait for their staging, whose results clean up after themselves.
+  struct Staging final : cdc::StagedWork {
+    std::vector<PreparedFuture> staged;  // per destination; not valid() if not staged
+  };
+
+  // The stager of SpeculativeStreams, on the reader thread: starts staging `unlabelled` on
+  // threads of its own, at most prepare_ahead batches at a time (a batch finished while the
+  // earlier ones are still staging is prepared after the commit, as usual: the reader never
+  // waits for staging, and what staging holds in memory stays bounded).
+  std::shared_ptr<cdc::StagedWork> Stage(const cdc::ChangeBatch& unlabelled) {
+    if (staging_.load() >= std::max(1, options_.prepare_ahead)) {
+      stats_.staging_skipped.fetch_add(1);
+      return nullptr;
+    }
+    auto batch = std::make_shared<cdc::ChangeBatch>(unlabelled);  // shares the records
+    batch->staged.reset();
+    if (!options_.source.excluded_tables.empty()) DropExcluded(*batch);
+    if (batch->empty()) return nullptr;
+    auto work = std::make_shared<Staging>();
+    work->staged.resize(destinations_.size());
+    for (size_t i = 0; i < destinations_.size(); ++i) {
+      Destination* d = destinations_[i].get();
+      if (!d->prepares() || !d->stages()) continue;
+      staging_.fetch_add(1);
+      work->staged[i] = std::async(std::launch::async, [this, d, batch] {
+        absl::StatusOr<std::unique_ptr<Prepared>> staged = d->Stage(*batch);
+        staging_.fetch_sub(1);
+        return staged;
+      });
+    }
+    return work;
+  }
+
+  // Prepare for destination `d`, from what it staged before the commit when it did.
+  PreparedFuture StartPrepare(Destination* d, std::shared_ptr<const cdc::ChangeBatch> batch,
+                              PreparedFuture staged) {
+    return std::async(
+        std::launch::async,
+        [this, d, batch = std::move(batch),
+         staged = std::move(staged)]() mutable -> absl::StatusOr<std::unique_ptr<Prepared>> {
+          if (!staged.valid()) return d->Prepare(*batch);
+          absl::StatusOr<std::unique_ptr<Prepared>> result = staged.get();
+          if (result.ok()) result = d->PrepareStaged(*batch, std::move(*result));
+          if (result.ok()) {
+            stats_.staged_batches.fetch_add(1);
+            return result;
+          }
+          // Staging is an optimisation: whatever went wrong, the batch is prepared as usual
+          // (and a real problem, such as a full disk, is reported from there).
+          log_->warn(
+              "destination {}: a streamed transaction's batch staged before its commit "
+              "cannot be used ({}); preparing it now",
+              d->name(), result.status().ToString());
+          return d->Prepare(*batch);
+        });
+  }
 
   void WriteLoop() {
     const bool any_prepares = std::any_of(destinations_.begin(), destinations_.end(),
@@ -262,11 +324,12 @@ class Pipeline::Impl {
     f.batch = std::make_shared<const cdc::ChangeBatch>(std::move(batch));
     f.prepared.resize(destinations_.size());
     if (f.batch->empty()) return f;
+    auto* staging = dynamic_cast<Staging*>(f.batch->staged.get());
     for (size_t i = 0; i < destinations_.size(); ++i) {
       Destination* d = destinations_[i].get();
       if (!d->prepares()) continue;
-      f.prepared[i] =
-          std::async(std::launch::async, [d, batch = f.batch] { return d->Prepare(*batch); });
+      f.prepared[i] = StartPrepare(
+          d, f.batch, staging != nullptr ? std::move(staging->staged[i]) : PreparedFuture());
     }
     return f;
   }
@@ -381,6 +444,14 @@ class Pipeline::Impl {
         speculative_ = std::make_unique<cdc::SpeculativeStreams>(
             bo, [this](Oid oid) { return resolver_->Lookup(oid); }, src.stream_buffer_bytes,
             src.spill_dir);
+        // Not with toast_fill=source, which changes a batch after the builder (Admit).
+        const bool any_stages =
+            std::any_of(destinations_.begin(), destinations_.end(),
+                        [](const auto& d) { return d->prepares() && d->stages(); });
+        if (any_stages && toast_source_ == nullptr) {
+          speculative_->set_stager(
+              [this](const cdc::ChangeBatch& unlabelled) { return Stage(unlabelled); });
+        }
       }
       assembler_ = std::make_unique<cdc::TransactionAssembler>(
           protocol.proto_version, protocol.streaming == "parallel", *builder_, *buffer_,
@@ -555,6 +626,8 @@ class Pipeline::Impl {
   BatchQueue queue_;
   std::unique_ptr<ToastSource> toast_source_;  // toast_fill=source; used by the writer thread
   std::shared_ptr<spdlog::logger> log_;
+  // Stage calls running. Before speculative_, whose staged batches wait for them when dropped.
+  std::atomic<int> staging_{0};
 
   bool first_session_ = true;
   std::unique_ptr<postgres::Connection> sql_;

@@ -78,6 +78,8 @@ struct PipelineOptions {
   int64_t max_inflight_bytes = 32 << 20;
   /// Batches whose destinations prepare them (encode: Destination::Prepare) on threads of
   /// their own while an earlier batch is written; each adds up to max_batch_bytes of memory.
+  /// Also the number of a streamed transaction's batches staged at once before its commit
+  /// (Destination::Stage); a batch finished while that many are staging is not staged.
   int prepare_ahead = 2;
   /// Stop after this many consecutive batch_timeout periods without data (0 = never).
   int max_empty_reads = 0;
@@ -89,6 +91,11 @@ struct PipelineStats {
   std::atomic<int64_t> reconnects{0};
   std::atomic<uint64_t> persisted_lsn{0};
   std::atomic<int64_t> spilled_bytes{0};
+  /// Batches of streamed transactions that a destination staged before the commit and
+  /// finished from that staging (Destination::Stage / PrepareStaged), and batches it did not
+  /// stage because earlier stagings were still running.
+  std::atomic<int64_t> staged_batches{0};
+  std::atomic<int64_t> staging_skipped{0};
   /// Time the reader waited for room in the queue (the destinations were the bottleneck); set
   /// when Run returns.
   std::atomic<int64_t> reader_blocked_ns{0};

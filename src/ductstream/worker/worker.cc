@@ -365,10 +365,11 @@ absl::Status RunPrepared(PreparedFlow prepared, store::CheckpointStore* checkpoi
   const auto& stats = pipeline.stats();
   log->info(
       "flow {}: {} rows in {} batches written, checkpoint {}, {} reconnects, {:.2f} s waiting "
-      "for the destinations",
+      "for the destinations, {} batches staged before their commit ({} not: staging busy)",
       flow, stats.rows_written.load(), stats.batches_written.load(),
       Lsn(stats.persisted_lsn.load()).ToString(), stats.reconnects.load(),
-      static_cast<double>(stats.reader_blocked_ns.load()) / 1e9);
+      static_cast<double>(stats.reader_blocked_ns.load()) / 1e9, stats.staged_batches.load(),
+      stats.staging_skipped.load());
   return status;
 }
 

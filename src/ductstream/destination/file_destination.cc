@@ -14,10 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include <arrow/buffer.h>
 #include <arrow/io/interfaces.h>
-#include <arrow/io/memory.h>
-#include <arrow/ipc/reader.h>
+#include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +50,9 @@ class FdOutputStream final : public arrow::io::OutputStream {
 
   arrow::Status Write(const void* data, int64_t nbytes) override {
     if (closed_) return arrow::Status::IOError("write to a closed stream");
+    for (const auto& [address, name] : watched_) {
+      if (address == data) found_.emplace_back(name, position_);
+    }
     const char* p = static_cast<const char*>(data);
     const auto n = static_cast<size_t>(nbytes);
     position_ += nbytes;
@@ -85,6 +86,11 @@ class FdOutputStream final : public arrow::io::OutputStream {
   /// The first system call failure, with its errno; OK if none.
   const absl::Status& error() const { return error_; }
 
+  /// Records where in the file a write of the bytes at `address` (a buffer the caller knows the
+  /// writer passes on whole, such as an Arrow IPC body buffer) begins: found().
+  void Watch(const void* address, const char* name) { watched_.emplace_back(address, name); }
+  const std::vector<std::pair<const char*, int64_t>>& found() const { return found_; }
+
  private:
   arrow::Status WriteAll(const char* p, size_t n) {
     if (!error_.ok()) return arrow::Status::IOError(error_.message());
@@ -107,6 +113,8 @@ class FdOutputStream final : public arrow::io::OutputStream {
   int64_t position_ = 0;
   bool closed_ = false;
   absl::Status error_;
+  std::vector<std::pair<const void*, const char*>> watched_;
+  std::vector<std::pair<const char*, int64_t>> found_;
 };
 
 // How StageFile leaves the file: on disk (fsync), or on its way there (writeback started, for
@@ -138,6 +146,12 @@ absl::Status StageFile(
   if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;
+}
+
+// A file's name while it is written: hidden (a leading '.'), as dataset readers (pyarrow,
+// Spark, Hive) skip such files, and ending in ".tmp".
+std::string TempPath(const fs::path& path) {
+  return (path.parent_path() / absl::StrCat(".", path.filename().string(), ".tmp")).string();
 }
 
 absl::Status SyncDirectory(const std::string& dir) {
@@ -184,38 +198,49 @@ const uint8_t* LabelValues(const arrow::ArrayData& a) {
   return a.buffers[1]->data() + a.offset * 8;
 }
 
-// Finds the commit labels' values in `data`, an Arrow IPC stream as the arrow encoder wrote it:
-// read back without copying, each label column's values buffer is a slice of `data`, and its
-// distance from the start is its place in the file. The IPC format writes a fixed-width,
-// null-free column's values as they are, so a batch labelled later differs from the placeholder
-// batch only in those bytes (FileDestinationTest checks that the files are identical).
-absl::StatusOr<std::vector<LabelSpan>> FindLabels(const std::string& data) {
-  const auto* base = reinterpret_cast<const uint8_t*>(data.data());
-  auto buffer = std::make_shared<arrow::Buffer>(base, static_cast<int64_t>(data.size()));
-  auto reader =
-      arrow::ipc::RecordBatchStreamReader::Open(std::make_shared<arrow::io::BufferReader>(buffer));
-  if (!reader.ok()) return absl::InternalError(reader.status().ToString());
-  std::vector<LabelSpan> spans;
-  int64_t first_row = 0;
-  while (true) {
-    auto next = (*reader)->Next();
-    if (!next.ok()) return absl::InternalError(next.status().ToString());
-    if (*next == nullptr) break;
-    const arrow::RecordBatch& rb = **next;
+// Writes `changes` to `out` as the arrow encoder encodes it (one IPC stream, default options),
+// but straight to the file: no intermediate copy of a batch that may be max_batch_bytes. With
+// `labels`, also finds where the commit labels' values land in the file: the IPC writer passes
+// each body buffer on whole, and writes a fixed-width, null-free column's values as they are, so
+// a batch labelled later differs from this one only in those bytes (FileDestinationTest checks
+// that the files are identical).
+absl::Status WriteArrow(const cdc::RelationChanges& changes,
+                        const std::shared_ptr<FdOutputStream>& out,
+                        std::vector<LabelSpan>* labels = nullptr) {
+  const arrow::RecordBatch& rb = *changes.records;
+  size_t expected = 0;
+  if (labels != nullptr) {
     for (const char* column : kCommitLabels) {
       const int index = rb.schema()->GetFieldIndex(column);
       if (index < 0) continue;
       const uint8_t* values = LabelValues(*rb.column_data(index));
-      if (values == nullptr || values < base ||
-          values + rb.num_rows() * 8 > base + static_cast<int64_t>(data.size())) {
+      if (values == nullptr) {
         return absl::FailedPreconditionError(
             absl::StrCat("column ", column, " cannot be patched in place"));
       }
-      spans.push_back(LabelSpan{column, values - base, first_row, rb.num_rows()});
+      out->Watch(values, column);
+      ++expected;
     }
-    first_row += rb.num_rows();
   }
-  return spans;
+  auto status = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(out, rb.schema()));
+    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(rb));
+    return writer->Close();
+  }();
+  if (!out->error().ok()) return out->error();  // the real cause, e.g. ENOSPC
+  if (!status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("encoding ", changes.QualifiedName(), " as arrow: ", status.ToString()));
+  }
+  if (labels != nullptr) {
+    if (out->found().size() != expected) {
+      return absl::FailedPreconditionError("the commit labels were not written in place");
+    }
+    for (const auto& [column, offset] : out->found()) {
+      labels->push_back(LabelSpan{column, offset, 0, rb.num_rows()});
+    }
+  }
+  return absl::OkStatus();
 }
 
 // A streamed transaction's batch written before the commit (Stage): its Arrow files, complete
@@ -272,7 +297,8 @@ class FileDestination final : public runner::Destination {
     auto staged = std::make_unique<StagedFiles>();
     // Encoders may keep per-schema state: each preparation has its own (cheap to make).
     std::unique_ptr<codec::Encoder> encoder;
-    if (config_.format != codec::WireFormat::kParquet) {
+    if (config_.format != codec::WireFormat::kParquet &&
+        config_.format != codec::WireFormat::kArrow) {
       DS_ASSIGN_OR_RETURN(encoder, codec::MakeEncoder(config_.format, config_.encoder));
     }
     for (const cdc::RelationChanges& changes : batch.relations) {
@@ -280,13 +306,14 @@ class FileDestination final : public runner::Destination {
       const fs::path path = fs::path(config_.path) / relative;
       const std::string dir = path.parent_path().string();
       if (staged->dirs.insert(dir).second) DS_RETURN_IF_ERROR(CreateDirectory(dir));
-      const std::string tmp = absl::StrCat(path.string(), ".tmp");
+      const std::string tmp = TempPath(path);
       DS_RETURN_IF_ERROR(
           StageFile(tmp, [&](const std::shared_ptr<FdOutputStream>& out) -> absl::Status {
             if (config_.format == codec::WireFormat::kParquet) {
               // Streamed to the file page by page (the largest file of a flow is never in memory).
               return codec::WriteParquet(changes, config_.encoder, out);
             }
+            if (config_.format == codec::WireFormat::kArrow) return WriteArrow(changes, out);
             // The other formats encode the whole file first (their encoders return strings).
             std::string data;
             DS_RETURN_IF_ERROR_CTX(encoder->Encode(changes, &data),
@@ -309,7 +336,6 @@ class FileDestination final : public runner::Destination {
   absl::StatusOr<std::unique_ptr<runner::Prepared>> Stage(
       const cdc::ChangeBatch& unlabelled) override {
     if (!stages()) return absl::UnimplementedError("only arrow files are staged");
-    DS_ASSIGN_OR_RETURN(auto encoder, codec::MakeEncoder(config_.format, config_.encoder));
     auto staged = std::make_unique<UnlabelledFiles>();
     for (const cdc::RelationChanges& changes : unlabelled.relations) {
       const fs::path path = fs::path(config_.path) / FileDestinationPath(changes, config_.format);
@@ -318,21 +344,14 @@ class FileDestination final : public runner::Destination {
       file.relation = changes.QualifiedName();
       file.rows = changes.num_rows();
       DS_RETURN_IF_ERROR(CreateDirectory(file.dir));
-      std::string data;
-      DS_RETURN_IF_ERROR_CTX(encoder->Encode(changes, &data),
-                             absl::StrCat("encoding ", changes.QualifiedName()));
-      DS_ASSIGN_OR_RETURN(file.labels, FindLabels(data));
       // Named for this process and staging, not for the commit, which is not known yet.
       const std::string tmp =
-          absl::StrFormat("%s/staged-%d-%d.%s.tmp", file.dir, ::getpid(),
+          absl::StrFormat("%s/.staged-%d-%d.%s.tmp", file.dir, ::getpid(),
                           staged_files_.fetch_add(1), codec::FileExtension(config_.format));
       DS_RETURN_IF_ERROR(StageFile(
           tmp,
-          [&](const std::shared_ptr<FdOutputStream>& out) -> absl::Status {
-            if (!out->Write(data.data(), static_cast<int64_t>(data.size())).ok()) {
-              return out->error();
-            }
-            return absl::OkStatus();
+          [&](const std::shared_ptr<FdOutputStream>& out) {
+            return WriteArrow(changes, out, &file.labels);
           },
           Durability::kWritebackStarted));
       file.tmp = tmp;

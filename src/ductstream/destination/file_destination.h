@@ -9,8 +9,12 @@
 // batches that start at the same changes (see cdc/batch_builder.h), so it overwrites the files
 // it re-creates instead of duplicating their rows. Each file is written to a temporary name,
 // fsync'ed, renamed into place and its directory fsync'ed: a batch is durable when Write returns.
-// Parquet is streamed to the temporary file as it is encoded (codec/parquet_codec.h), so writing
-// a batch costs a few pages of memory on top of the batch itself, not a copy of the whole file.
+// Parquet is streamed to the temporary file as it is encoded (codec/parquet_codec.h), and Arrow
+// IPC written straight to it, so writing a batch costs a few pages of memory on top of the batch
+// itself, not a copy of the whole file.
+//
+// Arrow files of a streamed transaction are staged (runner::Destination::Stage): written while
+// the transaction streams, with its commit labels patched in at the commit.
 
 #include <memory>
 #include <string>

@@ -80,6 +80,17 @@ std::vector<std::pair<std::string, std::string>> Files(const fs::path& dir) {
   return out;
 }
 
+// Files being written are hidden from dataset readers (a leading '.') and end in ".tmp".
+void ExpectOnlyHiddenTempFiles(const fs::path& dir) {
+  const auto files = Files(dir);
+  EXPECT_EQ(files.size(), 2u);
+  for (const auto& [name, contents] : files) {
+    const std::string file = fs::path(name).filename().string();
+    EXPECT_TRUE(absl::StartsWith(file, ".") && absl::EndsWith(file, ".tmp")) << name;
+    EXPECT_FALSE(contents.empty());
+  }
+}
+
 class FileDestinationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,16 +117,17 @@ TEST_F(FileDestinationTest, StagedArrowFilesAreThoseOfTheLabelledBatch) {
   auto staging = Make("staged");
   ASSERT_TRUE(staging->stages());
   const cdc::ChangeBatch labelled = Batch(true);
-  ASSERT_TRUE(direct->Write(labelled).ok());
+  {
+    auto prepared = direct->Prepare(labelled);
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    ExpectOnlyHiddenTempFiles(root_ / "direct");
+    ASSERT_TRUE(direct->WritePrepared(labelled, std::move(*prepared)).ok());
+  }
 
   auto staged = staging->Stage(Batch(false));
   ASSERT_TRUE(staged.ok()) << staged.status();
   // Before the commit: temporary files only.
-  for (const auto& [name, contents] : Files(root_ / "staged")) {
-    EXPECT_TRUE(absl::EndsWith(name, ".tmp")) << name;
-    EXPECT_FALSE(contents.empty());
-  }
-  EXPECT_EQ(Files(root_ / "staged").size(), 2u);
+  ExpectOnlyHiddenTempFiles(root_ / "staged");
 
   auto prepared = staging->PrepareStaged(labelled, std::move(*staged));
   ASSERT_TRUE(prepared.ok()) << prepared.status();
@@ -123,6 +135,14 @@ TEST_F(FileDestinationTest, StagedArrowFilesAreThoseOfTheLabelledBatch) {
 
   const auto expected = Files(root_ / "direct");
   ASSERT_EQ(expected.size(), 2u);
+  // Written straight to the file, as the arrow encoder encodes it.
+  auto encoder = codec::MakeEncoder(codec::WireFormat::kArrow, {});
+  ASSERT_TRUE(encoder.ok()) << encoder.status();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    std::string encoded;
+    ASSERT_TRUE((*encoder)->Encode(labelled.relations[i], &encoded).ok());
+    EXPECT_TRUE(encoded == expected[i].second) << expected[i].first << " is not the encoder's";
+  }
   const auto got = Files(root_ / "staged");
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) {

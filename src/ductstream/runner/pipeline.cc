@@ -249,8 +249,11 @@ class Pipeline::Impl {
       Destination* d = destinations_[i].get();
       if (!d->prepares() || !d->stages()) continue;
       staging_.fetch_add(1);
-      work->staged[i] = std::async(std::launch::async, [this, d, batch] {
+      // The future keeps its function object until the commit: the batch is released here,
+      // not with it (the transaction's batches may be spilled meanwhile).
+      work->staged[i] = std::async(std::launch::async, [this, d, batch]() mutable {
         absl::StatusOr<std::unique_ptr<Prepared>> staged = d->Stage(*batch);
+        batch.reset();
         staging_.fetch_sub(1);
         return staged;
       });

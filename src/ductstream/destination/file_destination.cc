@@ -139,8 +139,8 @@ absl::Status StageFile(
     s = Errno("cannot fsync", tmp);
   }
   if (s.ok() && durability == Durability::kWritebackStarted) {
-    // Without this the kernel would let the file sit in the page cache until memory pressure or
-    // its 30 s expiry, and the fsync after the commit would write all of it then.
+    // Without this the kernel would keep the file in the page cache until its dirty-page
+    // thresholds or 30 s expiry, and the fsync after the commit would write all of it then.
     (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
   }
   if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);

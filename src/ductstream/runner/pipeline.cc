@@ -1,6 +1,7 @@
 #include "ductstream/runner/pipeline.h"
 
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,9 @@
 
 namespace ductstream::runner {
 namespace {
+
+// Nice value of the threads that stage streamed transactions' batches (Stage).
+constexpr int kStagingNice = 10;
 
 // Batches between the reader and the writer. Push blocks while the queued bytes exceed the
 // budget (one batch is always admitted, so a batch larger than the budget still flows).
@@ -252,6 +256,10 @@ class Pipeline::Impl {
       // The future keeps its function object until the commit: the batch is released here,
       // not with it (the transaction's batches may be spilled meanwhile).
       work->staged[i] = std::async(std::launch::async, [this, d, batch]() mutable {
+        // Staging is work that can wait for the commit: at a lower priority it takes the CPU
+        // the walsender and the reader leave (on two cores they need most of it), instead of
+        // slowing the stream. A thread of its own (std::async), so nothing else inherits it.
+        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kStagingNice);
         absl::StatusOr<std::unique_ptr<Prepared>> staged = d->Stage(*batch);
         batch.reset();
         staging_.fetch_sub(1);

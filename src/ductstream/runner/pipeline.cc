@@ -634,11 +634,12 @@ class Pipeline::Impl {
   std::vector<std::unique_ptr<Destination>> destinations_;
   store::CheckpointStore* checkpoints_;
   PipelineStats& stats_;
+  // Stage calls running. Declared before queue_ and speculative_, whose staged batches wait for
+  // them when dropped.
+  std::atomic<int> staging_{0};
   BatchQueue queue_;
   std::unique_ptr<ToastSource> toast_source_;  // toast_fill=source; used by the writer thread
   std::shared_ptr<spdlog::logger> log_;
-  // Stage calls running. Before speculative_, whose staged batches wait for them when dropped.
-  std::atomic<int> staging_{0};
 
   bool first_session_ = true;
   std::unique_ptr<postgres::Connection> sql_;

@@ -5,15 +5,11 @@
 #include <arrow/ipc/writer.h>
 
 #include "absl/strings/str_cat.h"
+#include "ductstream/codec/arrow_codec.h"
 #include "ductstream/codec/encoders.h"
 
 namespace ductstream::codec::internal {
 namespace {
-
-absl::Status FromArrow(const arrow::Status& status, absl::string_view context) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(context, ": ", status.ToString()));
-}
 
 class ArrowEncoder final : public Encoder {
  public:
@@ -24,24 +20,14 @@ class ArrowEncoder final : public Encoder {
   // max_batch_bytes).
   absl::Status Encode(const cdc::RelationChanges& changes, std::string* out) override {
     if (changes.records == nullptr) return absl::InvalidArgumentError("no change records");
-    const std::string context = absl::StrCat("encoding ", changes.QualifiedName(), " as arrow");
     const size_t size = out->size();
     int64_t batch_bytes = 0;
     if (arrow::ipc::GetRecordBatchSize(*changes.records, &batch_bytes).ok()) {
       out->reserve(size + static_cast<size_t>(batch_bytes) + kSchemaAllowance);
     }
-    auto status = [&]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(auto writer,
-                            arrow::ipc::MakeStreamWriter(std::make_shared<StringOutputStream>(out),
-                                                         changes.records->schema()));
-      ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*changes.records));
-      return writer->Close();
-    }();
-    if (!status.ok()) {
-      out->resize(size);  // nothing half-written is left appended
-      return FromArrow(status, context);
-    }
-    return absl::OkStatus();
+    absl::Status status = WriteArrowStream(changes, std::make_shared<StringOutputStream>(out));
+    if (!status.ok()) out->resize(size);  // nothing half-written is left appended
+    return status;
   }
 
  private:
@@ -56,3 +42,21 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeArrowEncoder(const EncoderOptions&)
 }
 
 }  // namespace ductstream::codec::internal
+
+namespace ductstream::codec {
+
+absl::Status WriteArrowStream(const cdc::RelationChanges& changes,
+                              std::shared_ptr<arrow::io::OutputStream> sink) {
+  if (changes.records == nullptr) return absl::InvalidArgumentError("no change records");
+  auto status = [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto writer,
+                          arrow::ipc::MakeStreamWriter(std::move(sink), changes.records->schema()));
+    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(*changes.records));
+    return writer->Close();
+  }();
+  if (status.ok()) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat("encoding ", changes.QualifiedName(), " as arrow: ", status.ToString()));
+}
+
+}  // namespace ductstream::codec

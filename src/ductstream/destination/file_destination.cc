@@ -15,13 +15,13 @@
 #include <vector>
 
 #include <arrow/io/interfaces.h>
-#include <arrow/ipc/writer.h>
 #include <arrow/record_batch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "ductstream/base/status.h"
+#include "ductstream/codec/arrow_codec.h"
 #include "ductstream/codec/parquet_codec.h"
 
 namespace ductstream::destination {
@@ -176,12 +176,11 @@ struct StagedFiles final : runner::Prepared {
   }
 };
 
-// Where a commit label's values are in a staged Arrow file: rows [first_row, first_row + rows)
-// of `column` (8 bytes each) start at byte `offset`.
+// Where a commit label's values are in a staged Arrow file: the `rows` values of `column` (8
+// bytes each) start at byte `offset`.
 struct LabelSpan {
   const char* column;
   int64_t offset;
-  int64_t first_row;
   int64_t rows;
 };
 
@@ -198,12 +197,12 @@ const uint8_t* LabelValues(const arrow::ArrayData& a) {
   return a.buffers[1]->data() + a.offset * 8;
 }
 
-// Writes `changes` to `out` as the arrow encoder encodes it (one IPC stream, default options),
-// but straight to the file: no intermediate copy of a batch that may be max_batch_bytes. With
-// `labels`, also finds where the commit labels' values land in the file: the IPC writer passes
-// each body buffer on whole, and writes a fixed-width, null-free column's values as they are, so
-// a batch labelled later differs from this one only in those bytes (FileDestinationTest checks
-// that the files are identical).
+// Writes `changes` to `out` as an Arrow IPC stream (codec::WriteArrowStream, what the arrow
+// encoder returns) straight to the file: no intermediate copy of a batch that may be
+// max_batch_bytes. With `labels`, also finds where the commit labels' values land in the file:
+// the IPC writer hands each body buffer to the stream whole, and writes a fixed-width, null-free
+// column's values as they are, so a batch labelled later differs from this one only in those
+// bytes (FileDestinationTest checks that the files are identical).
 absl::Status WriteArrow(const cdc::RelationChanges& changes,
                         const std::shared_ptr<FdOutputStream>& out,
                         std::vector<LabelSpan>* labels = nullptr) {
@@ -222,22 +221,15 @@ absl::Status WriteArrow(const cdc::RelationChanges& changes,
       ++expected;
     }
   }
-  auto status = [&]() -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto writer, arrow::ipc::MakeStreamWriter(out, rb.schema()));
-    ARROW_RETURN_NOT_OK(writer->WriteRecordBatch(rb));
-    return writer->Close();
-  }();
+  absl::Status status = codec::WriteArrowStream(changes, out);
   if (!out->error().ok()) return out->error();  // the real cause, e.g. ENOSPC
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("encoding ", changes.QualifiedName(), " as arrow: ", status.ToString()));
-  }
+  DS_RETURN_IF_ERROR(status);
   if (labels != nullptr) {
     if (out->found().size() != expected) {
       return absl::FailedPreconditionError("the commit labels were not written in place");
     }
     for (const auto& [column, offset] : out->found()) {
-      labels->push_back(LabelSpan{column, offset, 0, rb.num_rows()});
+      labels->push_back(LabelSpan{column, offset, rb.num_rows()});
     }
   }
   return absl::OkStatus();
@@ -382,12 +374,12 @@ class FileDestination final : public runner::Destination {
       for (const LabelSpan& span : file.labels) {
         const std::shared_ptr<arrow::Array> column = changes.records->GetColumnByName(span.column);
         const uint8_t* values = column != nullptr ? LabelValues(*column->data()) : nullptr;
-        if (values == nullptr || span.first_row + span.rows > column->length()) {
+        if (values == nullptr || span.rows != column->length()) {
           s = absl::FailedPreconditionError(
               absl::StrCat("the batch's ", span.column, " cannot be patched in"));
           break;
         }
-        s = PwriteAll(fd, values + span.first_row * 8, span.rows * 8, span.offset, file.tmp);
+        s = PwriteAll(fd, values, span.rows * 8, span.offset, file.tmp);
         if (!s.ok()) break;
       }
       if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", file.tmp);
